@@ -1,0 +1,159 @@
+"""Benchmark: the training planner against real measurements and published runs, and its search speed.
+
+Run: python -m bench.planner_accuracy [--data ../shared/data] [--json bench/results/planner.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import time
+from pathlib import Path
+
+from tools.distribution_strategy import SelectDistributionRequest, select_distribution_strategy
+from tools.layout_evaluation import evaluate
+from tools.model_arch import resolve_model
+from tools.training_context import build_context
+from tools.training_inputs import ClusterSpec, ModelSpec, TrainingSpec
+from tools.training_memory import GIB, device_total_gib, estimate_memory
+
+PRECISION = {"pure_bf16": "bf16", "amp_bf16": "amp_bf16", "fp32": "fp32"}
+OPTIMIZER = {"adamw": "adamw", "sgd": "sgd_momentum"}
+
+
+def h100_rows(data: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (data / "h100_training_memory.jsonl").read_text().splitlines() if line.strip()]
+    shapes = {r["size"]: r for r in rows if r.get("hidden")}
+    return [{**shapes[r["size"]], **{k: v for k, v in r.items() if v is not None}} for r in rows]
+
+
+def h100_spec(r: dict) -> ModelSpec:
+    return ModelSpec(hidden_size=r["hidden"], num_hidden_layers=r["layers"], num_attention_heads=r["heads"],
+                     num_key_value_heads=r["kv_heads"], intermediate_size=r["ffn"], vocab_size=r["vocab"])
+
+
+def memory_accuracy(data: Path) -> dict:
+    errors, anchors_acc, anchors_ds, oom_ok, lines = [], [], [], [], []
+    usable = 79.18
+    for r in h100_rows(data):
+        terms = estimate_memory(resolve_model(h100_spec(r)), precision=PRECISION[r["precision"]],
+                                optimizer=OPTIMIZER[r["optimizer"]], seq=r["seq"], micro_batch=r["micro_batch"],
+                                checkpointing="full" if r["grad_ckpt"] else "none", attention=r["attn"])
+        if r.get("oom"):
+            total = device_total_gib(terms, 1)
+            oom_ok.append(total > usable)
+            lines.append(f"  OOM row {r['size']} seq {r['seq']} mb {r['micro_batch']}: predicted {total:.2f} GiB > {usable}: {total > usable}")
+            continue
+        pred = terms.peak_allocated / GIB
+        meas = r["peak_alloc_gib"]
+        err = (pred - meas) / meas
+        errors.append(abs(err))
+        anchors_acc.append(abs(r["anchor_accelerate_gib"] - meas) / meas)
+        anchors_ds.append(abs(r["anchor_deepspeed_z2_gib"] - meas) / meas)
+        lines.append(f"  {r['size']:6} {r['precision']:9} {r['optimizer']:5} seq {r['seq']:5} mb {r['micro_batch']:2} "
+                     f"ckpt {int(r['grad_ckpt'])} {r['attn']:5} measured {meas:6.2f} ours {pred:6.2f} ({err * 100:+5.1f}%) "
+                     f"accelerate {r['anchor_accelerate_gib']:6.2f} deepspeed {r['anchor_deepspeed_z2_gib']:6.2f}")
+    return {"rows": len(errors), "median_abs_error": statistics.median(errors), "max_abs_error": max(errors),
+            "accelerate_median_abs_error": statistics.median(anchors_acc),
+            "deepspeed_median_abs_error": statistics.median(anchors_ds),
+            "oom_rows_predicted_not_to_fit": f"{sum(oom_ok)}/{len(oom_ok)}", "lines": lines}
+
+
+def published_rows(data: Path) -> list[dict]:
+    return list(csv.DictReader((data / "published_training_runs.csv").open()))
+
+
+def published_request(r: dict) -> tuple[SelectDistributionRequest, dict]:
+    h = int(r["hidden"])
+    n = int(r["num_gpus"])
+    model = ModelSpec(hidden_size=h, num_hidden_layers=int(r["layers"]), num_attention_heads=int(r["heads"]),
+                      intermediate_size=4 * h, vocab_size=int(r["vocab"]), gated_mlp=False, tie_word_embeddings=True)
+    ckpt = "full" if r["activation_recompute"].startswith("full") else "selective"
+    training = TrainingSpec(precision="amp_fp16", sequence_length=int(r["seq_len"]),
+                            global_batch_size=int(r["global_batch_tokens_or_seqs"].split()[0]), activation_checkpointing=ckpt)
+    cluster = ClusterSpec(gpu=r["gpu_type"].replace("SXM4", "SXM"), gpus_per_node=min(8, n), nodes=max(1, n // 8),
+                          inter_node_gbps=25.0)
+    tp, pp = int(r["tp"]), int(r["pp"])
+    return SelectDistributionRequest(model=model, training=training, cluster=cluster, framework="megatron", top_k=1), {
+        "tp": tp, "pp": pp, "dp": n // (tp * pp), "mb": int(r["micro_batch"] or 1), "ckpt": ckpt,
+        "interleaved": "interleaved" in r["source"]}
+
+
+def published_accuracy(data: Path) -> dict:
+    errors, lines, fits, better = [], [], [], []
+    for r in published_rows(data):
+        req, lay = published_request(r)
+        ctx = build_context(req.model, req.training, req.cluster)
+        gb = req.training.global_batch_size
+        acc = gb // (lay["dp"] * lay["mb"])
+        res = evaluate(ctx, dp=lay["dp"], tp=lay["tp"], pp=lay["pp"], cp=1, sp=lay["tp"] > 1 and lay["ckpt"] == "selective",
+                       zero=0, hybrid=False, offload=False, micro_batch=lay["mb"], accumulation=acc,
+                       checkpointing=lay["ckpt"], megatron_style=True)
+        st = res.step
+        if r["reported_tflops_per_gpu"]:
+            pred, rep, unit = st.hfu * ctx.gpu.bf16_tflops, float(r["reported_tflops_per_gpu"]), "TFLOP/s (HFU)"
+        else:
+            pred, rep, unit = st.mfu, float(r["reported_mfu"]), "MFU"
+        err = (pred - rep) / rep
+        errors.append(abs(err))
+        fits.append(res.fits)
+        plan = select_distribution_strategy(req)
+        ratio = plan.ranked[0].tokens_per_s / st.tokens_per_s if plan.ranked else 0.0
+        better.append(plan.fits and ratio >= 0.9)
+        lines.append(f"  {r['name'][:36]:36} published layout {res.device_gib:5.1f} GiB fits={res.fits}; "
+                     f"{unit} predicted {pred:.3g} vs reported {rep:.3g} ({err * 100:+5.1f}%); "
+                     f"recommended {plan.ranked[0].strategy if plan.ranked else '-'} = {ratio:.2f}x published")
+    return {"rows": len(errors), "median_abs_error": statistics.median(errors),
+            "published_layouts_fit": f"{sum(fits)}/{len(fits)}",
+            "recommended_fits_and_at_least_0.9x": f"{sum(better)}/{len(better)}", "lines": lines}
+
+
+def search_speed() -> dict:
+    one_t = ModelSpec(hidden_size=25600, num_hidden_layers=128, num_attention_heads=160, intermediate_size=102400,
+                      vocab_size=51200, gated_mlp=False, tie_word_embeddings=True)
+    out = {}
+    for framework in ("megatron", "pytorch_fsdp", "deepspeed"):
+        req = SelectDistributionRequest(model=one_t, training=TrainingSpec(sequence_length=2048, global_batch_size=3072),
+                                        cluster=ClusterSpec(gpu="A100-SXM-80GB", nodes=384), framework=framework)
+        start = time.perf_counter()
+        plan = select_distribution_strategy(req)
+        elapsed = time.perf_counter() - start
+        out[framework] = {"seconds": elapsed, "layouts": plan.layouts_evaluated,
+                          "layouts_per_s": plan.layouts_evaluated / elapsed, "fits": plan.fits}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--json", default="bench/results/planner.json")
+    args = parser.parse_args()
+    data = Path(args.data)
+    mem = memory_accuracy(data)
+    print("H100 measured peak allocated memory (shared/data/h100_training_memory.jsonl):")
+    print("\n".join(mem["lines"]))
+    print(f"  ours: median |error| {mem['median_abs_error'] * 100:.1f}%, max {mem['max_abs_error'] * 100:.1f}% over {mem['rows']} rows;"
+          f" OOM rows predicted not to fit: {mem['oom_rows_predicted_not_to_fit']}")
+    print(f"  anchors: accelerate median |error| {mem['accelerate_median_abs_error'] * 100:.0f}%, "
+          f"DeepSpeed 20 B/param {mem['deepspeed_median_abs_error'] * 100:.0f}%")
+    pub = published_accuracy(data)
+    print("Published runs (shared/data/published_training_runs.csv):")
+    print("\n".join(pub["lines"]))
+    print(f"  throughput median |error| {pub['median_abs_error'] * 100:.1f}%; published layouts fit {pub['published_layouts_fit']}; "
+          f"recommended plan fits and >= 0.9x published: {pub['recommended_fits_and_at_least_0.9x']}")
+    speed = search_speed()
+    print("Search, 1T parameters on 3,072 A100s:")
+    for fw, s in speed.items():
+        print(f"  {fw:13} {s['seconds'] * 1000:8.1f} ms, {s['layouts']:6d} layouts, {s['layouts_per_s']:10.0f} layouts/s (Calculon: ~79/s)")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    mem.pop("lines")
+    pub.pop("lines")
+    out.write_text(json.dumps({"memory": mem, "published": pub, "search": speed}, indent=2, sort_keys=True))
+    print(f"figures written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The structured knowledge base: TOML data files validated against `knowledge.schema`, loaded once, lazily."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from knowledge.schema import GpuSpec, KnowledgeNode, ModelPreset
+
+__all__ = ["framework_nodes", "gpu_catalog", "model_catalog", "node_index", "KnowledgeNode", "GpuSpec", "ModelPreset"]
+
+
+def _read_toml(relative: str) -> dict[str, Any]:
+    return tomllib.loads(resources.files("knowledge").joinpath(relative).read_text(encoding="utf-8"))
+
+
+def framework_files() -> list[str]:
+    """Relative paths of the framework-tree files, sorted so loading order is stable."""
+    folder = resources.files("knowledge").joinpath("frameworks")
+    return sorted(f"frameworks/{p.name}" for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+@cache
+def framework_nodes() -> tuple[KnowledgeNode, ...]:
+    nodes: list[KnowledgeNode] = []
+    for rel in framework_files():
+        nodes.extend(KnowledgeNode.model_validate(raw) for raw in _read_toml(rel).get("node", []))
+    by_id: dict[str, KnowledgeNode] = {}
+    for node in nodes:
+        if node.id in by_id:
+            raise ValueError(f"duplicate knowledge node id {node.id}")
+        by_id[node.id] = node
+    for node in nodes:
+        for ref in (node.parent, node.successor):
+            if ref is not None and ref not in by_id:
+                raise ValueError(f"node {node.id} refers to unknown node {ref}")
+    return tuple(sorted(nodes, key=lambda n: n.id))
+
+
+@cache
+def node_index() -> dict[str, KnowledgeNode]:
+    return {n.id: n for n in framework_nodes()}
+
+
+@cache
+def gpu_catalog() -> dict[str, GpuSpec]:
+    return {g.id: g for g in (GpuSpec.model_validate(raw) for raw in _read_toml("gpus.toml")["gpu"])}
+
+
+@cache
+def model_catalog() -> dict[str, ModelPreset]:
+    return {m.id: m for m in (ModelPreset.model_validate(raw) for raw in _read_toml("models.toml")["model"])}

@@ -1,0 +1,98 @@
+"""Pydantic schema of every knowledge file: a fact a plan relies on carries its source and an as-of date."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NodeStatus = Literal["current", "deprecated", "renamed", "removed"]
+GpuGeneration = Literal["volta", "turing", "ampere", "ada", "hopper", "blackwell", "tpu"]
+ModelFamily = Literal["decoder", "encoder", "vit", "cnn"]
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = Field(pattern=r"^(https?://\S+|shared/data/\S+)$", description="Web address, or a file under shared/data.")
+    title: str = Field(min_length=3)
+    as_of: date
+
+
+class KnowledgeNode(BaseModel):
+    """One node of a framework tree (e.g. TF Serving > Batching)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+    title: str = Field(min_length=2)
+    summary: str = Field(min_length=10, max_length=600)
+    parent: str | None = None
+    tags: tuple[str, ...] = ()
+    status: NodeStatus = "current"
+    successor: str | None = None
+    correction: str | None = Field(default=None, description="What changed since the seed text's advice.")
+    sources: tuple[Source, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _successor_rules(self) -> KnowledgeNode:
+        if self.status in ("deprecated", "renamed", "removed") and not self.correction:
+            raise ValueError(f"node {self.id}: status {self.status} needs a correction text")
+        if self.status == "renamed" and not self.successor:
+            raise ValueError(f"node {self.id}: a renamed node names its successor")
+        return self
+
+
+class GpuSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    name: str
+    generation: GpuGeneration
+    memory_gib: float = Field(gt=0, description="Labelled memory (vendor GB/GiB as marketed).")
+    usable_memory_gib: float = Field(gt=0, description="What the framework can allocate (driver-reported total).")
+    hbm_bandwidth_tbps: float = Field(gt=0)
+    bf16_tflops: float | None = Field(default=None, description="Dense BF16 tensor TFLOP/s (None: no BF16).")
+    fp16_tflops: float | None = Field(default=None, description="Dense FP16 tensor TFLOP/s.")
+    fp8_tflops: float | None = None
+    tf32_tflops: float | None = None
+    fp32_tflops: float | None = None
+    intra_node_gbps: float | None = Field(default=None, description="NVLink/ICI bandwidth per GPU, GB/s, one way.")
+    pcie_gen: int | None = None
+    sources: tuple[Source, ...] = Field(min_length=1)
+
+    @property
+    def supports_bf16(self) -> bool:
+        return self.bf16_tflops is not None
+
+
+class ModelPreset(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    title: str
+    family: ModelFamily
+    hidden_size: int | None = None
+    num_hidden_layers: int | None = None
+    num_attention_heads: int | None = None
+    num_key_value_heads: int | None = None
+    intermediate_size: int | None = None
+    vocab_size: int | None = None
+    tie_word_embeddings: bool = False
+    num_local_experts: int | None = None
+    num_experts_per_tok: int | None = None
+    gated_mlp: bool = True
+    max_position_embeddings: int | None = None
+    params: float | None = Field(default=None, description="Parameter count, for models given by size alone.")
+    activation_bytes_per_sample: float | None = Field(default=None, description="Training activations per sample.")
+    flops_per_sample: float | None = Field(default=None, description="Forward FLOPs per sample (non-transformers).")
+    sources: tuple[Source, ...] = Field(min_length=1)
+
+
+class InstanceType(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    vcpus: int
+    memory_gib: float
+    gpu: str | None
+    gpu_count: int
+    price_per_hour_usd: float
+    region: str
+    sources: tuple[Source, ...] = Field(min_length=1)

@@ -1,0 +1,96 @@
+"""The ml-expert command line: serve (stdio or HTTP), list tools, call a tool with JSON arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from server.app import build_server
+
+    server = build_server()
+    if args.http:
+        server.run("streamable-http", host=args.host, port=args.port)
+    else:
+        server.run("stdio")
+    return 0
+
+
+def _tools(_: argparse.Namespace) -> int:
+    from server.registry import TOOLS
+
+    for t in TOOLS:
+        print(f"{t.name:30} {t.description}")
+    return 0
+
+
+async def _call_in_process(name: str, arguments: dict[str, Any]) -> tuple[bool, Any]:
+    from mcp import Client
+
+    from server.app import build_server
+
+    async with Client(build_server()) as client:
+        result = await client.call_tool(name, arguments)
+    if result.is_error:
+        return False, " ".join(getattr(c, "text", "") for c in result.content)
+    return True, result.structured_content
+
+
+def _call(args: argparse.Namespace) -> int:
+    import anyio
+
+    from server.registry import tool_names
+
+    if args.tool not in tool_names():
+        print(f"error: unknown tool {args.tool!r}; accepted: {', '.join(tool_names())}", file=sys.stderr)
+        return 2
+    try:
+        if args.json is not None:
+            raw = args.json
+        elif args.file == "-":
+            raw = sys.stdin.read()
+        elif args.file:
+            with open(args.file, encoding="utf-8") as fh:
+                raw = fh.read()
+        else:
+            raw = "{}"
+        arguments = json.loads(raw)
+    except (OSError, json.JSONDecodeError) as err:
+        print(f"error: arguments are not valid JSON: {err}", file=sys.stderr)
+        return 2
+    if not isinstance(arguments, dict):
+        print("error: arguments must be a JSON object", file=sys.stderr)
+        return 2
+    ok, payload = anyio.run(_call_in_process, args.tool, arguments)
+    if not ok:
+        print(f"error: {payload}", file=sys.stderr)
+        return 1
+    print(json.dumps(payload, indent=2, sort_keys=True))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ml-expert", description="ML-infrastructure planning tools over MCP.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.set_defaults(func=_serve)
+    tools = sub.add_parser("tools", help="list the tools")
+    tools.set_defaults(func=_tools)
+    call = sub.add_parser("call", help="call a tool and print its structured result as JSON")
+    call.add_argument("tool", help="tool name (see 'ml-expert tools')")
+    src = call.add_mutually_exclusive_group()
+    src.add_argument("--json", help="arguments as a JSON object")
+    src.add_argument("--file", help="arguments from a JSON file, or - for stdin")
+    call.set_defaults(func=_call)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

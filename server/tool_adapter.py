@@ -1,0 +1,75 @@
+"""Turn a `tools/` function (request model in, plan out) into an MCP tool function with flat, described arguments.
+
+The MCP SDK builds the input schema from the function signature, so the signature is made from the request
+model's fields; the wrapper re-validates into the request model (cross-field rules), maps planner errors to
+ToolError (an isError result naming the field), and caches results, which are deterministic.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Annotated, Any, get_type_hints
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from tools.errors import PlanInputError
+
+CACHE_SIZE = 256
+
+
+def format_validation_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"]) or "input"
+        msg = e["msg"].removeprefix("Value error, ")
+        if ": " in msg and not e["loc"]:
+            parts.append(msg)  # model validators already name the field
+        else:
+            parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def _parameter(name: str, info: FieldInfo) -> inspect.Parameter:
+    meta = FieldInfo.merge_field_infos(info)
+    default: Any = inspect.Parameter.empty
+    if info.default_factory is None and not info.is_required():
+        default = info.default
+        meta = FieldInfo.merge_field_infos(info, default=...)  # the default travels on the parameter
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[info.annotation, meta])
+
+
+def mcp_tool_function(name: str, request_model: type[BaseModel], plan: Callable[[Any], BaseModel]) -> Callable[..., Any]:
+    output = get_type_hints(plan)["return"]
+    cache: OrderedDict[str, BaseModel] = OrderedDict()
+
+    def run(**arguments: Any) -> BaseModel:
+        try:
+            request = request_model.model_validate(arguments)
+        except ValidationError as err:
+            raise ToolError(f"invalid arguments: {format_validation_error(err)}") from None
+        key = request.model_dump_json()
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+            return hit
+        try:
+            result = plan(request)
+        except PlanInputError as err:
+            raise ToolError(str(err)) from None
+        except ValidationError as err:
+            raise ToolError(format_validation_error(err)) from None
+        cache[key] = result
+        if len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+        return result
+
+    params = [_parameter(n, f) for n, f in request_model.model_fields.items()]
+    run.__signature__ = inspect.Signature(params, return_annotation=output)  # type: ignore[attr-defined]
+    run.__name__ = name
+    run.__doc__ = plan.__doc__
+    return run

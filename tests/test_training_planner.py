@@ -1,0 +1,130 @@
+"""Step-time model against published runs; the search, plans and bad input."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bench.planner_accuracy import published_accuracy
+from tools.distribution_strategy import SelectDistributionRequest, select_distribution_strategy
+from tools.errors import PlanInputError
+from tools.memory_estimate import EstimateTrainingMemoryRequest, estimate_training_memory
+from tools.pytorch_training import PlanPyTorchTrainingRequest, plan_pytorch_training
+from tools.step_time import ring_seconds
+from tools.tf_training import PlanTFTrainingRequest, plan_tf_training
+from tools.training_inputs import ClusterSpec, Layout, ModelSpec, TrainingSpec
+
+
+def test_published_runs_fit_and_throughput_is_close(shared_data) -> None:
+    result = published_accuracy(shared_data)
+    assert result["published_layouts_fit"] == f"{result['rows']}/{result['rows']}"
+    assert result["median_abs_error"] <= 0.15
+    assert result["recommended_fits_and_at_least_0.9x"] == f"{result['rows']}/{result['rows']}"
+
+
+def test_ring_all_reduce_hand_calculation() -> None:
+    # 1 GB over 8 GPUs at 100 GB/s: 2 * 7/8 * 1e9 / 100e9 = 17.5 ms
+    assert ring_seconds(1e9, 8, 100.0) == pytest.approx(0.0175)
+    assert ring_seconds(1e9, 1, 100.0) == 0.0
+
+
+def test_70b_on_64_h100_rejects_ddp_and_fits_something() -> None:
+    plan = select_distribution_strategy(SelectDistributionRequest(model=ModelSpec(preset="llama-3.1-70b"),
+                                                                  cluster=ClusterSpec(nodes=8)))
+    assert plan.fits and plan.ranked
+    assert any(r.startswith("DDP") and "GiB per GPU >" in r for r in plan.rejected)
+    best = plan.ranked[0]
+    assert best.device_total_gib <= 79.18
+    assert best.layout.data_parallel * best.layout.tensor_parallel * best.layout.pipeline_parallel * best.layout.context_parallel == 64
+    assert "torchrun --nnodes=8 --nproc-per-node=8" in plan.launch.command
+    compile(plan.launch.config, "fsdp_config.py", "exec")  # the emitted code is valid Python
+    # 70B x 16 bytes of states cannot fit on one 80 GB GPU unsharded: 1,129 GB
+    assert plan.ranked[0].layout.zero_stage > 0 or plan.ranked[0].layout.tensor_parallel > 1
+
+
+def test_search_for_1t_on_3072_gpus_is_fast() -> None:
+    req = SelectDistributionRequest(
+        model=ModelSpec(hidden_size=25600, num_hidden_layers=128, num_attention_heads=160, intermediate_size=102400,
+                        vocab_size=51200, gated_mlp=False, tie_word_embeddings=True),
+        training=TrainingSpec(global_batch_size=3072), cluster=ClusterSpec(gpu="A100-SXM-80GB", nodes=384),
+        framework="megatron")
+    start = time.process_time()
+    plan = select_distribution_strategy(req)
+    assert time.process_time() - start < 5  # generous bound; bench/ reports the real figure
+    assert plan.fits and plan.ranked[0].layout.tensor_parallel == 8
+
+
+def test_nothing_fits_gives_a_normal_result_with_a_fix() -> None:
+    plan = select_distribution_strategy(SelectDistributionRequest(
+        model=ModelSpec(preset="llama-3.1-405b"), cluster=ClusterSpec(gpu="T4", gpus_per_node=1, nodes=1),
+        training=TrainingSpec(precision="amp_fp16")))
+    assert not plan.fits and plan.ranked == [] and plan.to_make_it_fit
+
+
+def test_deepspeed_config_is_consistent_json() -> None:
+    import json
+
+    plan = select_distribution_strategy(SelectDistributionRequest(
+        model=ModelSpec(preset="llama-2-13b"), cluster=ClusterSpec(nodes=2), framework="deepspeed",
+        training=TrainingSpec(global_batch_size=256)))
+    cfg = json.loads(plan.launch.config)
+    lay = plan.ranked[0].layout
+    assert cfg["train_batch_size"] == cfg["train_micro_batch_size_per_gpu"] * cfg["gradient_accumulation_steps"] * lay.data_parallel
+    assert cfg["zero_optimization"]["stage"] == lay.zero_stage
+
+
+@pytest.mark.parametrize(("layout", "field"), [
+    (Layout(data_parallel=2, tensor_parallel=3), "layout.tensor_parallel"),
+    (Layout(data_parallel=1, pipeline_parallel=3, tensor_parallel=2), "layout.pipeline_parallel"),
+    (Layout(data_parallel=16), "layout"),
+])
+def test_bad_layouts_name_the_field(layout: Layout, field: str) -> None:
+    cluster = ClusterSpec(gpus_per_node=layout.data_parallel * layout.tensor_parallel * layout.pipeline_parallel if field != "layout" else 8)
+    with pytest.raises(PlanInputError) as err:
+        estimate_training_memory(EstimateTrainingMemoryRequest(model=ModelSpec(preset="llama-2-7b"), layout=layout, cluster=cluster))
+    assert str(err.value).startswith(field)
+
+
+def test_unknown_gpu_and_preset_are_named() -> None:
+    with pytest.raises(PlanInputError, match="cluster.gpu"):
+        estimate_training_memory(EstimateTrainingMemoryRequest(model=ModelSpec(preset="llama-2-7b"), cluster=ClusterSpec(gpu="X1")))
+    with pytest.raises(PlanInputError, match="model.preset"):
+        estimate_training_memory(EstimateTrainingMemoryRequest(model=ModelSpec(preset="gpt-9")))
+
+
+def test_estimate_says_what_would_fit() -> None:
+    est = estimate_training_memory(EstimateTrainingMemoryRequest(
+        model=ModelSpec(preset="llama-2-7b"), cluster=ClusterSpec(gpus_per_node=8),
+        layout=Layout(data_parallel=8, micro_batch_size=8)))
+    assert not est.fits and est.to_make_it_fit
+    assert est.device_total_gib > est.usable_gib
+
+
+def test_pytorch_plan_picks_fp16_on_volta_and_bf16_on_hopper() -> None:
+    volta = plan_pytorch_training(PlanPyTorchTrainingRequest(model=ModelSpec(preset="bert-large"),
+                                                             cluster=ClusterSpec(gpu="V100-SXM2-32GB", gpus_per_node=8),
+                                                             training=TrainingSpec(sequence_length=512)))
+    assert volta.precision == "amp_fp16" and any("GradScaler" in s for s in volta.settings)
+    hopper = plan_pytorch_training(PlanPyTorchTrainingRequest(model=ModelSpec(preset="resnet-50"),
+                                                              training=TrainingSpec(precision="fp32", sequence_length=1)))
+    assert hopper.precision == "amp_bf16" and any("channels_last" in s for s in hopper.settings)
+    assert hopper.global_batch_size == hopper.micro_batch_size * hopper.gradient_accumulation_steps * 8
+    # square-root rule for AdamW: 3e-4 * sqrt(256 / 256) at the reference batch
+    assert hopper.learning_rate.peak_learning_rate == pytest.approx(3e-4 * (hopper.global_batch_size / 256) ** 0.5, rel=1e-5)
+
+
+def test_tf_plan_strategy_and_policy() -> None:
+    plan = plan_tf_training(PlanTFTrainingRequest(model=ModelSpec(preset="bert-base"),
+                                                  cluster=ClusterSpec(gpu="A100-SXM-80GB", nodes=2),
+                                                  training=TrainingSpec(sequence_length=512, global_batch_size=512),
+                                                  dataset_examples=1_000_000, example_bytes=4096))
+    assert plan.strategy == "MultiWorkerMirroredStrategy" and plan.mixed_precision_policy == "mixed_bfloat16"
+    assert len(plan.tf_config) == 2 and plan.steps_per_epoch == 1_000_000 // 512
+    assert plan.shuffle_buffer == 2 * 1024**3 // 4096  # 2 GiB of host memory / 4 KiB examples (< 1M examples)
+    ps = plan_tf_training(PlanTFTrainingRequest(model=ModelSpec(preset="bert-base"), sparse_embedding_params=5e9,
+                                                training=TrainingSpec(sequence_length=128)))
+    assert ps.strategy == "ParameterServerStrategy"
+    t4 = plan_tf_training(PlanTFTrainingRequest(model=ModelSpec(preset="bert-base"), cluster=ClusterSpec(gpu="T4", gpus_per_node=1),
+                                                training=TrainingSpec(precision="amp_fp16", sequence_length=128)))
+    assert t4.mixed_precision_policy == "mixed_float16" and "LossScale" in t4.loss_scaling
