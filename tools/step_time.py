@@ -114,7 +114,7 @@ def predict_step_time(
         gather = ring_seconds(params_per_gpu * dp * act_bytes, dp, dp_gbps) * 1.5  # AG fwd + AG bwd + RS
         other_mb += max(0.0, gather - ZERO3_OVERLAP * compute_mb)
     if pp > 1:
-        p2p_bytes = 2 * tokens_mb / cp * arch.hidden * act_bytes / (tp if True else 1)
+        p2p_bytes = 2 * tokens_mb / cp * arch.hidden * act_bytes / tp
         other_mb += p2p_bytes / (inter_gbps * 1e9)
 
     stage_mb = compute_mb + tp_mb + other_mb
