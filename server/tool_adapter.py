@@ -43,15 +43,37 @@ def _parameter(name: str, info: FieldInfo) -> inspect.Parameter:
                              annotation=Annotated[info.annotation, meta])
 
 
-def mcp_tool_function(name: str, request_model: type[BaseModel], plan: Callable[[Any], BaseModel]) -> Callable[..., Any]:
+def _validated(request_model: type[BaseModel], arguments: dict[str, Any]) -> BaseModel:
+    try:
+        return request_model.model_validate(arguments)
+    except ValidationError as err:
+        raise ToolError(f"invalid arguments: {format_validation_error(err)}") from None
+
+
+def _probe_function(request_model: type[BaseModel], probe: Callable[[Any], Any]) -> Callable[..., Any]:
+    """Open-world tools (async, reading a live server): validated like the others, never cached."""
+
+    async def run(**arguments: Any) -> BaseModel:
+        return await probe(_validated(request_model, arguments))
+
+    return run
+
+
+def mcp_tool_function(name: str, request_model: type[BaseModel], plan: Callable[[Any], Any]) -> Callable[..., Any]:
     output = get_type_hints(plan)["return"]
+    params = [_parameter(n, f) for n, f in request_model.model_fields.items()]
+    run = _probe_function(request_model, plan) if inspect.iscoroutinefunction(plan) else _cached_plan(request_model, plan)
+    run.__signature__ = inspect.Signature(params, return_annotation=output)  # type: ignore[attr-defined]
+    run.__name__ = name
+    run.__doc__ = plan.__doc__
+    return run
+
+
+def _cached_plan(request_model: type[BaseModel], plan: Callable[[Any], BaseModel]) -> Callable[..., Any]:
     cache: OrderedDict[str, BaseModel] = OrderedDict()
 
     def run(**arguments: Any) -> BaseModel:
-        try:
-            request = request_model.model_validate(arguments)
-        except ValidationError as err:
-            raise ToolError(f"invalid arguments: {format_validation_error(err)}") from None
+        request = _validated(request_model, arguments)
         key = request.model_dump_json()
         hit = cache.get(key)
         if hit is not None:
@@ -68,8 +90,4 @@ def mcp_tool_function(name: str, request_model: type[BaseModel], plan: Callable[
             cache.popitem(last=False)
         return result
 
-    params = [_parameter(n, f) for n, f in request_model.model_fields.items()]
-    run.__signature__ = inspect.Signature(params, return_annotation=output)  # type: ignore[attr-defined]
-    run.__name__ = name
-    run.__doc__ = plan.__doc__
     return run

@@ -26,6 +26,10 @@ CALLS = {
     "select_distribution_strategy": {"model": {"preset": "llama-3.1-8b"}, "cluster": {"nodes": 1}, "top_k": 2},
     "plan_pytorch_training": {"model": {"preset": "mistral-7b"}, "training": {"sequence_length": 4096}},
     "plan_tf_training": {"model": {"preset": "bert-base"}, "training": {"sequence_length": 128}},
+    "plan_tf_serving": {"model": {"name": "bert", "base_path": "gs://m/bert"}, "traffic": {"peak_rps": 300},
+                        "sla": {"latency_ms": 100}, "cost": {"flops_per_example": 2.2e10, "params": 1.1e8},
+                        "replica": {"gpu": "L4"}},
+    "verify_tf_serving": {"base_url": "http://127.0.0.1:9", "model_name": "bert", "timeout_s": 1},
 }
 
 

@@ -1,0 +1,35 @@
+"""verify_tf_serving: read a TF Serving REST API (status per version and label, metadata) and compare with a plan."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import httpx
+
+from probes.http_json import get_json
+from tools.tf_serving_check import TFServingVerification, VerifyTFServingRequest, compare
+
+__all__ = ["VerifyTFServingRequest", "TFServingVerification", "verify_tf_serving"]
+
+
+async def verify_tf_serving(req: VerifyTFServingRequest) -> TFServingVerification:
+    """GET /v1/models/NAME, /v1/models/NAME/labels/LABEL for each planned label, and /v1/models/NAME/metadata."""
+    base = f"{req.base_url.rstrip('/')}/v1/models/{quote(req.model_name, safe='')}"
+    errors: list[str] = []
+    async with httpx.AsyncClient(timeout=req.timeout_s, follow_redirects=False) as client:
+        status, err, _ = await get_json(client, base)
+        if err:
+            errors.append(err)
+        labels: dict[str, dict | None] = {}
+        metadata = None
+        if status is not None:
+            for v in req.expected_versions:
+                if v.label:
+                    labels[v.label], err, _ = await get_json(client, f"{base}/labels/{v.label}")
+                    if err:
+                        errors.append(err)
+            metadata, err, _ = await get_json(client, f"{base}/metadata")
+            if err:
+                errors.append(err)
+    return compare(req, status if isinstance(status, dict) else None, labels,
+                   metadata if isinstance(metadata, dict) else None, errors)
