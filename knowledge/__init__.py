@@ -7,9 +7,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from knowledge.schema import GpuSpec, KnowledgeNode, ModelPreset
+from knowledge.schema import GpuSpec, InstanceType, KnowledgeNode, ModelPreset
 
-__all__ = ["framework_nodes", "gpu_catalog", "model_catalog", "node_index", "KnowledgeNode", "GpuSpec", "ModelPreset"]
+__all__ = ["framework_nodes", "gpu_catalog", "instance_catalog", "model_catalog", "node_index", "KnowledgeNode",
+           "GpuSpec", "InstanceType", "ModelPreset"]
 
 
 def _read_toml(relative: str) -> dict[str, Any]:
@@ -52,3 +53,13 @@ def gpu_catalog() -> dict[str, GpuSpec]:
 @cache
 def model_catalog() -> dict[str, ModelPreset]:
     return {m.id: m for m in (ModelPreset.model_validate(raw) for raw in _read_toml("models.toml")["model"])}
+
+
+@cache
+def instance_catalog() -> dict[str, InstanceType]:
+    """SageMaker instance types; every GPU named must be in the GPU catalogue."""
+    out = {i.id: i for i in (InstanceType.model_validate(raw) for raw in _read_toml("instances.toml")["instance"])}
+    for inst in out.values():
+        if inst.gpu is not None and inst.gpu not in gpu_catalog():
+            raise ValueError(f"instance {inst.id} names unknown GPU {inst.gpu}")
+    return out

@@ -87,12 +87,27 @@ class ModelPreset(BaseModel):
 
 
 class InstanceType(BaseModel):
+    """A SageMaker ml.* instance type with its on-demand price in one region."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-    id: str
-    vcpus: int
-    memory_gib: float
-    gpu: str | None
-    gpu_count: int
-    price_per_hour_usd: float
-    region: str
+    id: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    vcpus: int = Field(gt=0)
+    memory_gib: float = Field(gt=0)
+    gpu: str | None = Field(default=None, description="GPU id in gpus.toml; None for CPU instances.")
+    gpu_count: int = Field(default=0, ge=0)
+    network_gbps: float = Field(gt=0, description="Instance network bandwidth, Gbit/s (EFA where offered).")
+    local_nvme: bool = Field(description="NVMe instance storage: no EBS volume, no VolumeKmsKeyId.")
+    training: bool = Field(description="Offered for training jobs (checked against botocore's TrainingInstanceType).")
+    hosting: bool = Field(description="Offered for endpoints (botocore's ProductionVariantInstanceType).")
+    training_usd_per_hour: float | None = Field(default=None, gt=0)
+    hosting_usd_per_hour: float | None = Field(default=None, gt=0)
+    price_region: str = Field(description="Region the prices are for.")
     sources: tuple[Source, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InstanceType:
+        if (self.gpu is None) != (self.gpu_count == 0):
+            raise ValueError(f"{self.id}: gpu and gpu_count must agree")
+        if self.training != (self.training_usd_per_hour is not None) or self.hosting != (self.hosting_usd_per_hour is not None):
+            raise ValueError(f"{self.id}: a price is given exactly for the uses offered")
+        return self

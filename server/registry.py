@@ -57,6 +57,15 @@ TOOLS: tuple[ToolEntry, ...] = (
               "Read a TF Serving REST API (model status, labels, metadata) and report whether the served versions "
               "and labels match a plan. Contacts the given URL.",
               "probes.tf_serving", "VerifyTFServingRequest", "verify_tf_serving", open_world=True),
+    ToolEntry("plan_sagemaker_job", "Plan a SageMaker training job",
+              "Cheapest ml.* instance type and count the training plan fits on within time and cost limits, with "
+              "the CreateTrainingJob request (spot, checkpoints, input mode, volume), ModelTrainer v3 code, cost and "
+              "time, and an optional tuning job. Requests are validated against botocore's model.",
+              "tools.sagemaker_job", "PlanSageMakerJobRequest", "plan_sagemaker_job"),
+    ToolEntry("plan_sagemaker_endpoint", "Plan a SageMaker endpoint",
+              "Instance type and count for a latency SLA (or serverless/async), with CreateModel, "
+              "CreateEndpointConfig, CreateEndpoint and target-tracking autoscaling requests, validated by botocore.",
+              "tools.sagemaker_endpoint", "PlanSageMakerEndpointRequest", "plan_sagemaker_endpoint"),
 )
 
 

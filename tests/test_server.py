@@ -30,6 +30,14 @@ CALLS = {
                         "sla": {"latency_ms": 100}, "cost": {"flops_per_example": 2.2e10, "params": 1.1e8},
                         "replica": {"gpu": "L4"}},
     "verify_tf_serving": {"base_url": "http://127.0.0.1:9", "model_name": "bert", "timeout_s": 1},
+    "plan_sagemaker_job": {"job_name": "ft", "workload": {"gpu_memory_gib": 20, "gpu_count": 1, "runtime_hours": 2},
+                           "dataset": {"train_s3_uri": "s3://bucket/train", "size_gb": 1},
+                           "aws": {"role_arn": "arn:aws:iam::123456789012:role/R"}, "output_s3_uri": "s3://bucket/out"},
+    "plan_sagemaker_endpoint": {"name": "m", "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/x:1",
+                                "model_data_url": "s3://bucket/model.tar.gz",
+                                "aws": {"role_arn": "arn:aws:iam::123456789012:role/R"},
+                                "traffic": {"peak_rps": 50, "average_rps": 10}, "sla": {"latency_ms": 200},
+                                "cost": {"flops_per_example": 1e9, "params": 1e7}},
 }
 
 

@@ -84,6 +84,12 @@ def select_distribution_strategy(req: SelectDistributionRequest) -> Distribution
     return _search(req, suggest_fixes=True)
 
 
+def best_layout(req: SelectDistributionRequest) -> RankedLayout | None:
+    """The best-ranked layout, or None when nothing fits; for planners that try many clusters (no fix search)."""
+    plan = _search(req, suggest_fixes=False)
+    return plan.ranked[0] if plan.fits and plan.ranked else None
+
+
 def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> DistributionPlan:
     ctx = build_context(req.model, req.training, req.cluster)
     n = ctx.num_gpus
