@@ -66,6 +66,15 @@ TOOLS: tuple[ToolEntry, ...] = (
               "Instance type and count for a latency SLA (or serverless/async), with CreateModel, "
               "CreateEndpointConfig, CreateEndpoint and target-tracking autoscaling requests, validated by botocore.",
               "tools.sagemaker_endpoint", "PlanSageMakerEndpointRequest", "plan_sagemaker_endpoint"),
+    ToolEntry("design_mlflow_platform", "Design an MLflow platform",
+              "MLflow 3 tracking server sized from the load: the mlflow server command, stores, auth, docker-compose "
+              "or Kubernetes manifests with secrets referenced, storage lifecycle, alias-based promotion script and CI "
+              "workflow, Prometheus metrics and alerts.",
+              "tools.mlflow_platform", "DesignMLflowRequest", "design_mlflow_platform"),
+    ToolEntry("verify_mlflow_server", "Verify a running MLflow server",
+              "Probe a tracking server (health, version, REST API, auth, /metrics) and report whether it matches a "
+              "design. Contacts the given URL.",
+              "probes.mlflow_server", "VerifyMLflowRequest", "verify_mlflow_server", open_world=True),
 )
 
 

@@ -38,6 +38,8 @@ CALLS = {
                                 "aws": {"role_arn": "arn:aws:iam::123456789012:role/R"},
                                 "traffic": {"peak_rps": 50, "average_rps": 10}, "sla": {"latency_ms": 200},
                                 "cost": {"flops_per_example": 1e9, "params": 1e7}},
+    "design_mlflow_platform": {"team_size": 12, "platform": "kubernetes", "artifact_uri": "s3://bucket/mlflow"},
+    "verify_mlflow_server": {"tracking_uri": "http://127.0.0.1:9", "timeout_s": 1},
 }
 
 

@@ -1,0 +1,42 @@
+"""verify_mlflow_server: probe a tracking server's health, version, REST API and metrics; compare with a design."""
+
+from __future__ import annotations
+
+import httpx
+
+from probes.http_json import MAX_BYTES
+from tools.mlflow_check import MLflowVerification, Probe, VerifyMLflowRequest, compare
+
+__all__ = ["VerifyMLflowRequest", "MLflowVerification", "verify_mlflow_server"]
+
+
+async def _get(client: httpx.AsyncClient, url: str, path: str) -> tuple[Probe, str | None]:
+    try:
+        async with client.stream("GET", url + path) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_BYTES:
+                    break
+            text = body[:MAX_BYTES].decode(errors="replace")
+            return Probe(path=path, status=response.status_code, detail=text[:120].strip()), text
+    except httpx.HTTPError as err:
+        return Probe(path=path, status=None, detail=f"{type(err).__name__}: {str(err)[:160]}"), None
+
+
+async def verify_mlflow_server(req: VerifyMLflowRequest) -> MLflowVerification:
+    """GET /health, /version, /api/2.0/mlflow/experiments/search (anonymous) and, if asked, /metrics."""
+    base = req.tracking_uri.rstrip("/")
+    probes: list[Probe] = []
+    version = metrics = None
+    async with httpx.AsyncClient(timeout=req.timeout_s, follow_redirects=False) as client:
+        for path in ("/health", "/version", "/api/2.0/mlflow/experiments/search"):
+            probe, text = await _get(client, base, path + ("?max_results=1" if "search" in path else ""))
+            probe.path = path
+            probes.append(probe)
+            if path == "/version" and probe.status == 200 and text:
+                version = text.strip()[:40]
+        if req.expect_prometheus is not None:
+            probe, metrics = await _get(client, base, "/metrics")
+            probes.append(probe.model_copy(update={"detail": probe.detail[:60]}))
+    return compare(req, probes, version, metrics)
