@@ -83,22 +83,14 @@ def _check(req: DesignMLflowRequest) -> str:
     return uri
 
 
-def _backend_uri(req: DesignMLflowRequest) -> str:
+def _db_uri(req: DesignMLflowRequest, database: str, sqlite_file: str) -> str:
+    """SQLAlchemy URI without a password: libpq takes it from PGPASSWORD; MySQL's comes in the secret URI."""
     db = req.database
     if req.backend == "sqlite":
-        return "sqlite:///" + posixpath.normpath(posixpath.join(req.data_dir, "mlflow.db"))
+        return "sqlite:///" + posixpath.normpath(posixpath.join(req.data_dir, sqlite_file))
     if req.backend == "postgresql":
-        return f"postgresql+psycopg2://{db.user}@{db.host}:{db.port or 5432}/{db.name}"
-    return f"mysql+pymysql://{db.user}:<from secret>@{db.host}:{db.port or 3306}/{db.name}"
-
-
-def _auth_db_uri(req: DesignMLflowRequest) -> str:
-    db = req.database
-    if req.backend == "sqlite":
-        return "sqlite:///" + posixpath.normpath(posixpath.join(req.data_dir, "basic_auth.db"))
-    if req.backend == "postgresql":
-        return f"postgresql+psycopg2://{db.user}@{db.host}:{db.port or 5432}/{db.auth_name}"
-    return f"mysql+pymysql://{db.user}@{db.host}:{db.port or 3306}/{db.auth_name}"
+        return f"postgresql+psycopg2://{db.user}@{db.host}:{db.port or 5432}/{database}"
+    return f"mysql+pymysql://{db.user}@{db.host}:{db.port or 3306}/{database}"
 
 
 def _sizing(req: DesignMLflowRequest) -> tuple[int, int, int, int, list[str]]:
@@ -195,7 +187,7 @@ def design_mlflow_platform(req: DesignMLflowRequest) -> MLflowPlatformDesign:
     command = ["mlflow", "server", "--host", "127.0.0.1" if req.platform == "local" else "0.0.0.0",
                "--port", str(req.port), "--workers", str(workers)]
     if req.backend != "mysql":
-        command += ["--backend-store-uri", _backend_uri(req)]
+        command += ["--backend-store-uri", _db_uri(req, req.database.name, "mlflow.db")]
     if access == "proxied":
         command += ["--serve-artifacts", "--artifacts-destination", artifact_uri]
     else:
@@ -207,7 +199,7 @@ def design_mlflow_platform(req: DesignMLflowRequest) -> MLflowPlatformDesign:
     if req.auth:
         command += ["--app-name", "basic-auth"]
     env = _environment(req, auth_path if req.auth else None, pool, overflow, minio)
-    ini = auth_ini(_auth_db_uri(req)) if req.auth else None
+    ini = auth_ini(_db_uri(req, req.database.auth_name, "basic_auth.db")) if req.auth else None
     scheme = "https" if req.hostname else "http"
     tracking_uri = (f"{scheme}://{req.hostname}" if req.hostname else
                     f"http://mlflow.{req.namespace}.svc.cluster.local:{req.port}" if req.platform in KUBERNETES else
