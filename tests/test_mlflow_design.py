@@ -131,6 +131,7 @@ def test_local_default_is_sqlite_and_local_artifacts() -> None:
     ({"team_size": 3, "platform": "kubernetes", "artifact_uri": "ftp://host/x"}, "artifact_uri"),
     ({"team_size": 3, "platform": "kubernetes", "backend": "sqlite", "artifact_uri": "s3://b/x"}, "backend"),
     ({"team_size": 3, "platform": "aws", "artifact_store": "local"}, "artifact_store"),
+    ({"team_size": 3, "platform": "vm", "backend": "mysql", "auth": True}, "backend"),
 ])
 async def test_bad_input_is_an_error_naming_the_field(args: dict, field: str) -> None:
     async with Client(build_server()) as client:

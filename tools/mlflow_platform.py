@@ -64,6 +64,9 @@ def _check(req: DesignMLflowRequest) -> str:
     """Validate the store combination; return the artifact location."""
     if req.platform in KUBERNETES and req.backend == "sqlite":
         raise PlanInputError("backend", f"sqlite cannot be shared by replicas on {req.platform}; accepted: postgresql, mysql")
+    if req.backend == "mysql" and req.auth:
+        raise PlanInputError("backend", "basic auth reads its database URI from a plain ini file, and MySQL drivers "
+                             "take no password from the environment; accepted with auth: postgresql, sqlite")
     if req.platform in KUBERNETES and req.artifact_store == "local":
         raise PlanInputError("artifact_store", f"pods on {req.platform} share no disk; accepted: s3, gcs, azure_blob")
     if req.artifact_store == "local":
@@ -90,7 +93,7 @@ def _db_uri(req: DesignMLflowRequest, database: str, sqlite_file: str) -> str:
         return "sqlite:///" + posixpath.normpath(posixpath.join(req.data_dir, sqlite_file))
     if req.backend == "postgresql":
         return f"postgresql+psycopg2://{db.user}@{db.host}:{db.port or 5432}/{database}"
-    return f"mysql+pymysql://{db.user}@{db.host}:{db.port or 3306}/{database}"
+    return f"mysql+pymysql://{db.user}:<from secret>@{db.host}:{db.port or 3306}/{database}"
 
 
 def _sizing(req: DesignMLflowRequest) -> tuple[int, int, int, int, list[str]]:
