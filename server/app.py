@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from mcp.server.mcpserver import MCPServer
-from mcp.types import ToolAnnotations
+from mcp.types import EmptyResult, SetLevelRequestParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from server import prompts, resources
-from server.registry import TOOLS
-from server.tool_adapter import mcp_tool_function
+from server import completions, prompts, resources
+from server.tool_catalogue import ToolCatalogue
 
+CACHE_SIZE = 256  # deterministic results kept per tool (LRU)
 SERVER_NAME = "ml-expert"
 VERSION = "0.1.0"
 INSTRUCTIONS = (
@@ -20,16 +22,10 @@ INSTRUCTIONS = (
 )
 
 
-def build_server() -> MCPServer:
+def build_server(cache_size: int = CACHE_SIZE) -> MCPServer:
+    """The server; tools register on first use (see server.tool_catalogue). cache_size 0 disables result caching."""
     mcp = MCPServer(SERVER_NAME, version=VERSION, instructions=INSTRUCTIONS, log_level="WARNING")
-    for entry in TOOLS:
-        request_model, plan = entry.load()
-        mcp.add_tool(
-            mcp_tool_function(entry.name, request_model, plan), name=entry.name, title=entry.title,
-            description=entry.description,
-            annotations=ToolAnnotations(title=entry.title, read_only_hint=True, destructive_hint=False,
-                                        idempotent_hint=True, open_world_hint=entry.open_world),
-        )
+    mcp.middleware.append(ToolCatalogue(mcp, cache_size))
     mcp.resource("knowledge://index", name="knowledge-index", title="Knowledge base index",
                  description="Every framework-tree node: id, title, parent, status.", mime_type="application/json")(resources.knowledge_index)
     mcp.resource("knowledge://node/{node_id}", name="knowledge-node", title="Knowledge node",
@@ -41,8 +37,20 @@ def build_server() -> MCPServer:
     for fn in prompts.PROMPTS:
         mcp.prompt(name=fn.__name__, description=fn.__doc__)(fn)
 
+    mcp.completion()(completions.complete)
+    # logging/setLevel (protocol 2025-11-25; deprecated in 2026-07-28): MCPServer has no public hook for it.
+    mcp._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _set_log_level)
+
     @mcp.custom_route("/healthz", methods=["GET"])
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     return mcp
+
+
+async def _set_log_level(_: object, params: SetLevelRequestParams) -> EmptyResult:
+    level = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}.get(
+        params.level, logging.ERROR)
+    for name in ("mcp", "server", "tools"):
+        logging.getLogger(name).setLevel(level)
+    return EmptyResult()

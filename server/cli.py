@@ -9,13 +9,21 @@ from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.http:
+        from server.http_app import HttpOptions, StartupRefused, load_token, serve_http
+
+        try:
+            options = HttpOptions(host=args.host, port=args.port, token=load_token(args.token_file),
+                                  allowed_hosts=tuple(args.allowed_host), allowed_origins=tuple(args.allowed_origin),
+                                  max_body_bytes=args.max_body_bytes)
+            serve_http(options)
+        except StartupRefused as err:
+            print(err.code, file=sys.stderr)
+            return 2
+        return 0
     from server.app import build_server
 
-    server = build_server()
-    if args.http:
-        server.run("streamable-http", host=args.host, port=args.port)
-    else:
-        server.run("stdio")
+    build_server().run("stdio")
     return 0
 
 
@@ -79,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument("--token-file", help="file holding the bearer token (else ML_EXPERT_TOKEN); required off loopback")
+    serve.add_argument("--allowed-host", action="append", default=[],
+                       help="Host header value this server answers to, NAME[:PORT] (repeatable; off loopback)")
+    serve.add_argument("--allowed-origin", action="append", default=[], help="browser Origin allowed (repeatable)")
+    serve.add_argument("--max-body-bytes", type=int, default=256 * 1024, help="largest request body (default 256 KiB)")
     serve.set_defaults(func=_serve)
     tools = sub.add_parser("tools", help="list the tools")
     tools.set_defaults(func=_tools)

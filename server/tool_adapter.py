@@ -8,17 +8,17 @@ ToolError (an isError result naming the field), and caches results, which are de
 from __future__ import annotations
 
 import inspect
+import json
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any, get_type_hints
 
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from tools.errors import PlanInputError
-
-CACHE_SIZE = 256
 
 
 def format_validation_error(err: ValidationError) -> str:
@@ -53,26 +53,34 @@ def _validated(request_model: type[BaseModel], arguments: dict[str, Any]) -> Bas
 def _probe_function(request_model: type[BaseModel], probe: Callable[[Any], Any]) -> Callable[..., Any]:
     """Open-world tools (async, reading a live server): validated like the others, never cached."""
 
-    async def run(**arguments: Any) -> BaseModel:
-        return await probe(_validated(request_model, arguments))
+    async def run(**arguments: Any) -> CallToolResult:
+        return tool_result(await probe(_validated(request_model, arguments)))
 
     return run
 
 
-def mcp_tool_function(name: str, request_model: type[BaseModel], plan: Callable[[Any], Any]) -> Callable[..., Any]:
+def mcp_tool_function(name: str, request_model: type[BaseModel], plan: Callable[[Any], Any],
+                      cache_size: int = 256) -> Callable[..., Any]:
     output = get_type_hints(plan)["return"]
     params = [_parameter(n, f) for n, f in request_model.model_fields.items()]
-    run = _probe_function(request_model, plan) if inspect.iscoroutinefunction(plan) else _cached_plan(request_model, plan)
+    run = _probe_function(request_model, plan) if inspect.iscoroutinefunction(plan) else _cached_plan(request_model, plan, cache_size)
     run.__signature__ = inspect.Signature(params, return_annotation=output)  # type: ignore[attr-defined]
     run.__name__ = name
     run.__doc__ = plan.__doc__
     return run
 
 
-def _cached_plan(request_model: type[BaseModel], plan: Callable[[Any], BaseModel]) -> Callable[..., Any]:
-    cache: OrderedDict[str, BaseModel] = OrderedDict()
+def tool_result(plan_result: BaseModel) -> CallToolResult:
+    """structuredContent plus the same JSON, compact, as text (the SDK's default text is indented: more tokens)."""
+    structured = plan_result.model_dump(mode="json", by_alias=True)
+    text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
-    def run(**arguments: Any) -> BaseModel:
+
+def _cached_plan(request_model: type[BaseModel], plan: Callable[[Any], BaseModel], cache_size: int) -> Callable[..., Any]:
+    cache: OrderedDict[str, CallToolResult] = OrderedDict()
+
+    def run(**arguments: Any) -> CallToolResult:
         request = _validated(request_model, arguments)
         key = request.model_dump_json()
         hit = cache.get(key)
@@ -80,14 +88,15 @@ def _cached_plan(request_model: type[BaseModel], plan: Callable[[Any], BaseModel
             cache.move_to_end(key)
             return hit
         try:
-            result = plan(request)
+            result = tool_result(plan(request))
         except PlanInputError as err:
             raise ToolError(str(err)) from None
         except ValidationError as err:
             raise ToolError(format_validation_error(err)) from None
-        cache[key] = result
-        if len(cache) > CACHE_SIZE:
-            cache.popitem(last=False)
+        if cache_size > 0:
+            cache[key] = result
+            if len(cache) > cache_size:
+                cache.popitem(last=False)
         return result
 
     return run

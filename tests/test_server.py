@@ -14,33 +14,12 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
+from bench.calls import SMALL
 from server.app import build_server
 from server.registry import TOOLS, tool_names
 
 MODES = ["auto", "legacy"]
-CALLS = {
-    "search_knowledge": {"query": "model registry stages", "limit": 3},
-    "recommend_framework": {"task": "tabular", "data_size_gb": 5},
-    "estimate_training_memory": {"model": {"preset": "llama-2-7b"}, "cluster": {"gpus_per_node": 8},
-                                 "layout": {"data_parallel": 8, "zero_stage": 3, "micro_batch_size": 1}},
-    "select_distribution_strategy": {"model": {"preset": "llama-3.1-8b"}, "cluster": {"nodes": 1}, "top_k": 2},
-    "plan_pytorch_training": {"model": {"preset": "mistral-7b"}, "training": {"sequence_length": 4096}},
-    "plan_tf_training": {"model": {"preset": "bert-base"}, "training": {"sequence_length": 128}},
-    "plan_tf_serving": {"model": {"name": "bert", "base_path": "gs://m/bert"}, "traffic": {"peak_rps": 300},
-                        "sla": {"latency_ms": 100}, "cost": {"flops_per_example": 2.2e10, "params": 1.1e8},
-                        "replica": {"gpu": "L4"}},
-    "verify_tf_serving": {"base_url": "http://127.0.0.1:9", "model_name": "bert", "timeout_s": 1},
-    "plan_sagemaker_job": {"job_name": "ft", "workload": {"gpu_memory_gib": 20, "gpu_count": 1, "runtime_hours": 2},
-                           "dataset": {"train_s3_uri": "s3://bucket/train", "size_gb": 1},
-                           "aws": {"role_arn": "arn:aws:iam::123456789012:role/R"}, "output_s3_uri": "s3://bucket/out"},
-    "plan_sagemaker_endpoint": {"name": "m", "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/x:1",
-                                "model_data_url": "s3://bucket/model.tar.gz",
-                                "aws": {"role_arn": "arn:aws:iam::123456789012:role/R"},
-                                "traffic": {"peak_rps": 50, "average_rps": 10}, "sla": {"latency_ms": 200},
-                                "cost": {"flops_per_example": 1e9, "params": 1e7}},
-    "design_mlflow_platform": {"team_size": 12, "platform": "kubernetes", "artifact_uri": "s3://bucket/mlflow"},
-    "verify_mlflow_server": {"tracking_uri": "http://127.0.0.1:9", "timeout_s": 1},
-}
+CALLS = SMALL  # one realistic call per tool, shared with the benchmarks
 
 
 @pytest.mark.anyio

@@ -10,7 +10,7 @@ from tools.tf_serving_check import URL_PATTERN
 class VerifyMLflowRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tracking_uri: str = Field(max_length=2048, pattern=URL_PATTERN, description="Server base URL, e.g. http://host:5000.")
-    expected_version: str | None = Field(default=None, pattern=r"^\d+(\.\d+){0,2}$",
+    expected_version: str | None = Field(max_length=256, default=None, pattern=r"^\d+(\.\d+){0,2}$",
                                          description="Version (or prefix such as '3' or '3.17') the design deploys.")
     expect_auth: bool | None = Field(default=None, description="Whether anonymous API calls must be refused (basic auth).")
     expect_prometheus: bool | None = Field(default=None, description="Whether /metrics must answer.")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from knowledge import InstanceType, gpu_catalog, instance_catalog
 from tools.aws_requests import require_valid
+from tools.bounded import ShortStr
 from tools.errors import PlanInputError
 from tools.sagemaker_inputs import (
     IMAGE_URI_PATTERN,
@@ -37,9 +38,9 @@ BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 
 class EndpointTraffic(BaseModel):
     model_config = _STRICT
-    peak_rps: float = Field(gt=0, le=1e6, description="Peak invocations per second.")
-    average_rps: float = Field(gt=0, le=1e6, description="Average invocations per second.")
-    payload_kb: float = Field(default=10, gt=0, le=6144, description="Request payload, KB (real-time limit 6 MB).")
+    peak_rps: float = Field(ge=0.001, le=1e6, description="Peak invocations per second.")
+    average_rps: float = Field(ge=0.001, le=1e6, description="Average invocations per second.")
+    payload_kb: float = Field(default=10, ge=0.001, le=6144, description="Request payload, KB (real-time limit 6 MB).")
 
     @model_validator(mode="after")
     def _order(self) -> EndpointTraffic:
@@ -52,25 +53,25 @@ class EndpointOptions(BaseModel):
     model_config = _STRICT
     serverless: Literal["auto", "never", "always"] = Field(default="auto", description="auto: serverless when traffic is sparse.")
     multi_model: bool = Field(default=False, description="Multi-model endpoint (model_data_url is a prefix of model.tar.gz files).")
-    async_output_s3_uri: str | None = Field(default=None, pattern=S3_URI_PATTERN, description="Async inference: where results go.")
-    data_capture_s3_uri: str | None = Field(default=None, pattern=S3_URI_PATTERN, description="Capture requests/responses here.")
+    async_output_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="Async inference: where results go.")
+    data_capture_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="Capture requests/responses here.")
     capture_percent: int = Field(default=20, ge=1, le=100, description="Share of requests captured.")
     headroom: float = Field(default=0.3, ge=0, le=0.9, description="Share of SLA capacity kept free at peak.")
     min_instances: int = Field(default=2, ge=1, le=100, description="Floor (2 spreads over availability zones).")
-    instance_type: str | None = Field(default=None, description="Force an instance type (the measured latency's).")
+    instance_type: str | None = Field(max_length=256, default=None, description="Force an instance type (the measured latency's).")
 
 
 class PlanSageMakerEndpointRequest(BaseModel):
     model_config = _STRICT
-    name: str = Field(pattern=JOB_NAME_PATTERN, description="Base name for model, endpoint config and endpoint.")
-    image_uri: str = Field(pattern=IMAGE_URI_PATTERN, description="Inference container image in ECR.")
-    model_data_url: str = Field(pattern=S3_URI_PATTERN, description="model.tar.gz on S3 (prefix for multi-model).")
+    name: str = Field(max_length=256, pattern=JOB_NAME_PATTERN, description="Base name for model, endpoint config and endpoint.")
+    image_uri: str = Field(max_length=2048, pattern=IMAGE_URI_PATTERN, description="Inference container image in ECR.")
+    model_data_url: str = Field(max_length=2048, pattern=S3_URI_PATTERN, description="model.tar.gz on S3 (prefix for multi-model).")
     aws: AwsPlacement = Field(description="Region, role, KMS, VPC, isolation.")
     traffic: EndpointTraffic = Field(description="Peak/average invocations per second, payload size.")
     sla: LatencySLA = Field(description="Latency target and percentile.")
     cost: ModelCost = Field(description="Measured latency on options.instance_type, or FLOPs and parameters.")
     options: EndpointOptions = Field(default_factory=EndpointOptions, description="Serverless, multi-model, async, capture.")
-    environment: dict[str, str] = Field(default_factory=dict, max_length=50, description="Container environment.")
+    environment: dict[ShortStr, ShortStr] = Field(default_factory=dict, max_length=50, description="Container environment.")
 
 
 class EndpointCandidate(BaseModel):

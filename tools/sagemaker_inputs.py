@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge import instance_catalog
+from tools.bounded import ShortStr
 from tools.errors import PlanInputError
 
 # Patterns from botocore's sagemaker model (anchored here; AWS applies them to the whole value).
@@ -23,11 +24,11 @@ _STRICT = ConfigDict(extra="forbid")
 
 class AwsPlacement(BaseModel):
     model_config = _STRICT
-    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region; prices are known for us-east-1.")
-    role_arn: str = Field(pattern=ROLE_ARN_PATTERN, description="SageMaker execution role ARN.")
-    kms_key_id: str | None = Field(default=None, pattern=KMS_KEY_PATTERN, description="KMS key for outputs and volumes.")
-    subnets: list[str] = Field(default_factory=list, max_length=16, description="VPC subnet ids (subnet-...).")
-    security_group_ids: list[str] = Field(default_factory=list, max_length=5, description="Security group ids (sg-...).")
+    region: str = Field(max_length=256, default="us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region; prices are known for us-east-1.")
+    role_arn: str = Field(max_length=2048, pattern=ROLE_ARN_PATTERN, description="SageMaker execution role ARN.")
+    kms_key_id: str | None = Field(max_length=256, default=None, pattern=KMS_KEY_PATTERN, description="KMS key for outputs and volumes.")
+    subnets: list[ShortStr] = Field(default_factory=list, max_length=16, description="VPC subnet ids (subnet-...).")
+    security_group_ids: list[ShortStr] = Field(default_factory=list, max_length=5, description="Security group ids (sg-...).")
     network_isolation: bool = Field(default=False, description="EnableNetworkIsolation: no outbound network from the container.")
 
     def vpc_config(self) -> dict[str, list[str]] | None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from knowledge import InstanceType, instance_catalog
 from tools.aws_requests import require_valid
+from tools.bounded import BoundedFloat, BoundedInt, ShortStr
 from tools.distribution_strategy import SelectDistributionRequest, best_layout
 from tools.errors import PlanInputError
 from tools.model_arch import resolve_model
@@ -48,10 +49,10 @@ class Workload(BaseModel):
     model_config = _STRICT
     model: ModelSpec | None = Field(default=None, description="Model as in the training planner (preset or HF fields).")
     training: TrainingSpec = Field(default_factory=TrainingSpec, description="Precision, optimizer, sequence, batch.")
-    train_tokens: float | None = Field(default=None, gt=0, le=1e15, description="Tokens to train on in all (non-transformers: samples).")
-    gpu_memory_gib: float | None = Field(default=None, gt=0, le=1024, description="Custom workload: GPU memory each GPU needs, GiB.")
+    train_tokens: float | None = Field(default=None, ge=1, le=1e15, description="Tokens to train on in all (non-transformers: samples).")
+    gpu_memory_gib: float | None = Field(default=None, ge=0.1, le=1024, description="Custom workload: GPU memory each GPU needs, GiB.")
     gpu_count: int | None = Field(default=None, ge=1, le=1024, description="Custom workload: GPUs it needs.")
-    runtime_hours: float | None = Field(default=None, gt=0, le=672, description="Custom workload: expected wall time, hours.")
+    runtime_hours: float | None = Field(default=None, ge=0.01, le=672, description="Custom workload: expected wall time, hours.")
     checkpoint_gb: float | None = Field(default=None, ge=0, le=100_000, description="Checkpoint size, GB; default from parameters.")
 
     @model_validator(mode="after")
@@ -70,25 +71,25 @@ class Workload(BaseModel):
 class TrainingCode(BaseModel):
     model_config = _STRICT
     framework: Literal["pytorch", "tensorflow"] = Field(default="pytorch", description="Framework of the training script.")
-    framework_version: str = Field(default="2.6.0", pattern=r"^\d+\.\d+(\.\d+)?$", description="Framework version of the DLC image.")
-    py_version: str = Field(default="py312", pattern=r"^py3\d{1,2}$", description="Python version tag of the DLC image.")
-    image_uri: str | None = Field(default=None, pattern=IMAGE_URI_PATTERN, description="ECR image; default: AWS's DLC for the framework.")
-    entry_point: str = Field(default="train.py", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,255}\.py$", description="Training script in the source archive.")
-    source_s3_uri: str | None = Field(default=None, pattern=S3_URI_PATTERN, description="sourcedir.tar.gz on S3; omit when the image holds the code.")
+    framework_version: str = Field(max_length=256, default="2.6.0", pattern=r"^\d+\.\d+(\.\d+)?$", description="Framework version of the DLC image.")
+    py_version: str = Field(max_length=256, default="py312", pattern=r"^py3\d{1,2}$", description="Python version tag of the DLC image.")
+    image_uri: str | None = Field(max_length=2048, default=None, pattern=IMAGE_URI_PATTERN, description="ECR image; default: AWS's DLC for the framework.")
+    entry_point: str = Field(max_length=256, default="train.py", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,255}\.py$", description="Training script in the source archive.")
+    source_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="sourcedir.tar.gz on S3; omit when the image holds the code.")
 
 
 class Dataset(BaseModel):
     model_config = _STRICT
-    train_s3_uri: str = Field(pattern=S3_URI_PATTERN, description="S3 prefix of the training data.")
-    validation_s3_uri: str | None = Field(default=None, pattern=S3_URI_PATTERN, description="S3 prefix of validation data.")
-    size_gb: float = Field(gt=0, le=1_000_000, description="Training data size, GB.")
+    train_s3_uri: str = Field(max_length=2048, pattern=S3_URI_PATTERN, description="S3 prefix of the training data.")
+    validation_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="S3 prefix of validation data.")
+    size_gb: float = Field(ge=0.001, le=1_000_000, description="Training data size, GB.")
     input_mode: Literal["auto", "File", "FastFile", "Pipe"] = Field(default="auto", description="auto: File up to 50 GB, else FastFile.")
 
 
 class Budget(BaseModel):
     model_config = _STRICT
-    max_hours: float = Field(default=72.0, gt=0, le=672, description="Longest acceptable wall time, hours (28 days max).")
-    max_cost_usd: float | None = Field(default=None, gt=0, le=1e8, description="Most the run may cost on demand, USD.")
+    max_hours: float = Field(default=72.0, ge=0.1, le=672, description="Longest acceptable wall time, hours (28 days max).")
+    max_cost_usd: float | None = Field(default=None, ge=0.01, le=1e8, description="Most the run may cost on demand, USD.")
 
 
 class Spot(BaseModel):
@@ -99,11 +100,11 @@ class Spot(BaseModel):
 
 class ParameterRange(BaseModel):
     model_config = _STRICT
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,256}$", description="Hyperparameter name.")
+    name: str = Field(max_length=256, pattern=r"^[A-Za-z0-9_.-]{1,256}$", description="Hyperparameter name.")
     kind: Literal["continuous", "integer", "categorical"] = Field(description="Range type.")
-    min_value: float | None = Field(default=None, description="Lower bound (continuous/integer).")
-    max_value: float | None = Field(default=None, description="Upper bound (continuous/integer).")
-    values: list[str] = Field(default_factory=list, max_length=30, description="Categorical values.")
+    min_value: float | None = Field(default=None, ge=-1e12, le=1e12, description="Lower bound (continuous/integer).")
+    max_value: float | None = Field(default=None, ge=-1e12, le=1e12, description="Upper bound (continuous/integer).")
+    values: list[ShortStr] = Field(default_factory=list, max_length=30, description="Categorical values.")
     scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = Field(default="Auto", description="Search scale.")
 
     @model_validator(mode="after")
@@ -118,7 +119,7 @@ class ParameterRange(BaseModel):
 
 class Tuning(BaseModel):
     model_config = _STRICT
-    objective_metric: str = Field(pattern=r"^[A-Za-z0-9_.:/-]{1,255}$", description="Metric name to optimise.")
+    objective_metric: str = Field(max_length=256, pattern=r"^[A-Za-z0-9_.:/-]{1,255}$", description="Metric name to optimise.")
     objective_type: Literal["Maximize", "Minimize"] = Field(description="Direction.")
     metric_regex: str = Field(min_length=1, max_length=500, description="Regex with one group that finds the metric in the logs.")
     ranges: list[ParameterRange] = Field(min_length=1, max_length=20, description="Hyperparameter ranges.")
@@ -128,16 +129,16 @@ class Tuning(BaseModel):
 
 class PlanSageMakerJobRequest(BaseModel):
     model_config = _STRICT
-    job_name: str = Field(pattern=JOB_NAME_PATTERN, description="Training job name (letters, digits, hyphens; 63 max).")
+    job_name: str = Field(max_length=256, pattern=JOB_NAME_PATTERN, description="Training job name (letters, digits, hyphens; 63 max).")
     workload: Workload = Field(description="Model + tokens, or a custom GPU workload.")
     code: TrainingCode = Field(default_factory=TrainingCode, description="Framework, version, image, entry point.")
     dataset: Dataset = Field(description="Where the data is, its size and input mode wish.")
     aws: AwsPlacement = Field(description="Region, role, KMS, VPC, isolation.")
-    output_s3_uri: str = Field(pattern=S3_URI_PATTERN, description="Where model artifacts go.")
-    checkpoint_s3_uri: str | None = Field(default=None, pattern=S3_URI_PATTERN, description="Checkpoints; default <output>/checkpoints.")
+    output_s3_uri: str = Field(max_length=2048, pattern=S3_URI_PATTERN, description="Where model artifacts go.")
+    checkpoint_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="Checkpoints; default <output>/checkpoints.")
     budget: Budget = Field(default_factory=Budget, description="Max hours and cost.")
     spot: Spot = Field(default_factory=Spot, description="Managed spot wishes.")
-    hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=90, description="Script hyperparameters.")
+    hyperparameters: dict[ShortStr, ShortStr | BoundedInt | BoundedFloat | bool] = Field(default_factory=dict, max_length=90, description="Script hyperparameters.")
     max_instances: int = Field(default=16, ge=1, le=64, description="Most instances to consider.")
     encrypt_inter_node: bool = Field(default=False, description="EnableInterContainerTrafficEncryption (multi-node).")
     tuning: Tuning | None = Field(default=None, description="Optional hyperparameter tuning job.")

@@ -113,18 +113,28 @@ def _padded(batch: float, allowed: tuple[int, ...], max_batch: int) -> int:
 
 
 def operating_point(curve: LatencyCurve, max_batch: int, timeout_s: float, allowed: tuple[int, ...],
-                    request_examples: int, arrival: float, percentile: float) -> OperatingPoint:
+                    request_examples: int, arrival: float, percentile: float,
+                    service: dict[int, float] | None = None) -> OperatingPoint:
+    """The replica at one arrival rate. `service` memoises t(padded size) across calls for one setting."""
+    memo = {} if service is None else service
+
+    def t_of(size: int) -> float:
+        value = memo.get(size)
+        if value is None:
+            value = memo[size] = curve.at(size)
+        return value
+
     r, p = request_examples, percentile
-    ceiling = max_batch / curve.at(_padded(max_batch, allowed, max_batch))
+    ceiling = max_batch / t_of(_padded(max_batch, allowed, max_batch))
     floor = min(max_batch, r + arrival * timeout_s)
     batch = floor
     for _ in range(12):  # fixed point of b = min(max_batch, max(floor, lam * t(b)))
-        nxt = min(max_batch, max(floor, arrival * curve.at(_padded(batch, allowed, max_batch))))
+        nxt = min(max_batch, max(floor, arrival * t_of(_padded(batch, allowed, max_batch))))
         if abs(nxt - batch) <= 1e-9 * max_batch:
             break
         batch = nxt
     executed = _padded(batch, allowed, max_batch)
-    t = curve.at(executed)
+    t = t_of(executed)
     rho = arrival * t / batch
     load = arrival / ceiling
     if batch >= max_batch - 1e-9:
@@ -151,14 +161,17 @@ def capacity(curve: LatencyCurve, max_batch: int, timeout_s: float, allowed: tup
     ceiling; latency grows with load past the light-load dip, so the boundary found is the first crossing.
     """
 
+    memo: dict[int, float] = {}
+
     def ok(lam: float) -> bool:
-        return operating_point(curve, max_batch, timeout_s, allowed, request_examples, lam, percentile).latency_s <= sla_s
+        point = operating_point(curve, max_batch, timeout_s, allowed, request_examples, lam, percentile, memo)
+        return point.latency_s <= sla_s
 
     hi = max_batch / curve.at(_padded(max_batch, allowed, max_batch))
     lo = hi * 1e-6
     if not ok(lo):
         return 0.0
-    for _ in range(20):  # 2^-20 of the ceiling: far below what replica counts can resolve
+    for _ in range(16):  # 2^-16 of the ceiling: finer than a replica count can resolve
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if ok(mid) else (lo, mid)
     return lo

@@ -64,18 +64,30 @@ def _allowed_sizes(max_batch: int, request_examples: int, gpu: bool) -> tuple[in
 
 
 def _search(curve: LatencyCurve, req: PlanTFServingRequest, p: float, sla_s: float) -> list[BatchingSetting]:
+    """No batching, then every max_batch_size at timeout 0, then the timeout grid for the three best sizes.
+
+    Under load batches fill from the queue, so a timeout rarely adds capacity; it is tried where it could matter
+    (the best sizes), and the grid stops once longer timeouts keep losing capacity.
+    """
     r = req.traffic.examples_per_request
     gpu = req.replica.gpu is not None
     settings = [BatchingSetting(r, 0, (), capacity(curve, r, 0.0, (), r, p, sla_s))]
+    sizes = []
     max_batch = 2 * r
     while max_batch <= min(curve.max_batch, 4096):
-        allowed = _allowed_sizes(max_batch, r, gpu)
-        for micros in TIMEOUTS_MICROS:
-            if micros / 1e6 > sla_s / 2:
-                break
-            settings.append(BatchingSetting(max_batch, micros, allowed,
-                                            capacity(curve, max_batch, micros / 1e6, allowed, r, p, sla_s)))
+        sizes.append((max_batch, _allowed_sizes(max_batch, r, gpu)))
         max_batch *= 2
+    at_zero = [BatchingSetting(b, 0, allowed, capacity(curve, b, 0.0, allowed, r, p, sla_s)) for b, allowed in sizes]
+    settings += at_zero
+    for first in sorted(at_zero, key=lambda s: (-s.capacity, s.max_batch))[:3]:
+        best, worse = first.capacity, 0
+        for micros in TIMEOUTS_MICROS[1:]:
+            if micros / 1e6 > sla_s / 2 or worse == 2:  # longer timeouts only add fill wait once capacity falls
+                break
+            cap = capacity(curve, first.max_batch, micros / 1e6, first.allowed, r, p, sla_s)
+            settings.append(BatchingSetting(first.max_batch, micros, first.allowed, cap))
+            worse = worse + 1 if cap < NEAR_BEST * best else 0
+            best = max(best, cap)
     return settings
 
 

@@ -17,7 +17,7 @@ URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
 class VerifyTFServingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base_url: str = Field(max_length=2048, pattern=URL_PATTERN, description="REST base URL, e.g. http://host:8501.")
-    model_name: str = Field(pattern=MODEL_NAME_PATTERN, description="Model name as in /v1/models/NAME.")
+    model_name: str = Field(max_length=256, pattern=MODEL_NAME_PATTERN, description="Model name as in /v1/models/NAME.")
     expected_versions: list[ServedVersion] = Field(default_factory=list, max_length=8,
                                                    description="Versions (and labels) the plan serves.")
     timeout_s: float = Field(default=5.0, ge=0.1, le=30.0, description="Per-request timeout, seconds.")

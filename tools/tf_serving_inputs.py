@@ -22,7 +22,7 @@ class ServedVersion(BaseModel):
 
 class ServedModel(BaseModel):
     model_config = _STRICT
-    name: str = Field(pattern=MODEL_NAME_PATTERN, description="Model name in /v1/models/NAME (letters, digits, _ . -).")
+    name: str = Field(max_length=256, pattern=MODEL_NAME_PATTERN, description="Model name in /v1/models/NAME (letters, digits, _ . -).")
     base_path: str = Field(min_length=1, max_length=1024,
                            description="Directory holding the numbered versions: local path, s3://, gs://.")
     versions: list[ServedVersion] = Field(default_factory=list, max_length=8,
@@ -43,14 +43,14 @@ class ServedModel(BaseModel):
 class ReplicaHardware(BaseModel):
     model_config = _STRICT
     cpu_cores: int = Field(default=8, ge=1, le=256, description="CPU cores per replica.")
-    memory_gib: float = Field(default=16.0, gt=0, le=4096, description="Memory per replica, GiB.")
-    gpu: str | None = Field(default=None, description="GPU id from knowledge://gpus (one per replica); omit for CPU.")
+    memory_gib: float = Field(default=16.0, ge=0.1, le=4096, description="Memory per replica, GiB.")
+    gpu: str | None = Field(max_length=256, default=None, description="GPU id from knowledge://gpus (one per replica); omit for CPU.")
 
 
 class Traffic(BaseModel):
     model_config = _STRICT
-    peak_rps: float = Field(gt=0, le=1e7, description="Peak requests per second, all replicas.")
-    average_rps: float | None = Field(default=None, gt=0, le=1e7, description="Average requests per second; default peak/3.")
+    peak_rps: float = Field(ge=0.001, le=1e7, description="Peak requests per second, all replicas.")
+    average_rps: float | None = Field(default=None, ge=0.001, le=1e7, description="Average requests per second; default peak/3.")
     examples_per_request: int = Field(default=1, ge=1, le=4096, description="Examples (rows) in each request.")
 
     @model_validator(mode="after")
@@ -62,14 +62,14 @@ class Traffic(BaseModel):
 
 class LatencySLA(BaseModel):
     model_config = _STRICT
-    latency_ms: float = Field(gt=0, le=600_000, description="Server-side latency target, ms.")
+    latency_ms: float = Field(ge=0.01, le=600_000, description="Server-side latency target, ms.")
     percentile: Literal["p95", "p99"] = Field(default="p95", description="Percentile the target applies to.")
 
 
 class LatencyPoint(BaseModel):
     model_config = _STRICT
     batch_size: int = Field(ge=1, le=65536, description="Examples in the batch.")
-    latency_ms: float = Field(gt=0, le=600_000, description="Measured execution time of one batch, ms.")
+    latency_ms: float = Field(ge=0.001, le=600_000, description="Measured execution time of one batch, ms.")
 
 
 class ModelCost(BaseModel):
@@ -78,8 +78,8 @@ class ModelCost(BaseModel):
     model_config = _STRICT
     measured: list[LatencyPoint] = Field(default_factory=list, max_length=16,
                                          description="Measured batch latencies on this replica's hardware.")
-    flops_per_example: float | None = Field(default=None, gt=0, le=1e15, description="Forward FLOPs per example.")
-    params: float | None = Field(default=None, gt=0, le=1e13, description="Parameter count.")
+    flops_per_example: float | None = Field(default=None, ge=1, le=1e15, description="Forward FLOPs per example.")
+    params: float | None = Field(default=None, ge=1, le=1e13, description="Parameter count.")
     precision: Literal["fp32", "fp16", "bf16"] = Field(default="fp32", description="Serving precision (estimate only).")
 
     @model_validator(mode="after")
@@ -94,8 +94,8 @@ class ModelCost(BaseModel):
 
 class Deployment(BaseModel):
     model_config = _STRICT
-    namespace: str = Field(default="serving", pattern=DNS_LABEL_PATTERN, description="Kubernetes namespace.")
-    image_tag: str = Field(default="2.19.1", pattern=IMAGE_TAG_PATTERN, description="tensorflow/serving image tag.")
+    namespace: str = Field(max_length=256, default="serving", pattern=DNS_LABEL_PATTERN, description="Kubernetes namespace.")
+    image_tag: str = Field(max_length=2048, default="2.19.1", pattern=IMAGE_TAG_PATTERN, description="tensorflow/serving image tag.")
     tls: bool = Field(default=False, description="Serve gRPC with TLS (--ssl_config_file from a Secret).")
     min_replicas: int | None = Field(default=None, ge=1, le=1000, description="HPA minimum; default from average load, at least 2.")
     max_replicas: int | None = Field(default=None, ge=1, le=1000, description="HPA maximum; default 1.5x the peak count.")

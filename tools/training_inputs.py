@@ -19,7 +19,7 @@ class ModelSpec(BaseModel):
     """A preset name, or a pasted Hugging Face config.json subset, or a non-transformer by size."""
 
     model_config = _STRICT
-    preset: str | None = Field(default=None, description="Model preset id (see resource knowledge://models), e.g. 'llama-3.1-8b'.")
+    preset: str | None = Field(max_length=256, default=None, description="Model preset id (see resource knowledge://models), e.g. 'llama-3.1-8b'.")
     hidden_size: int | None = Field(default=None, ge=16, le=65536, description="HF hidden_size (d_model).")
     num_hidden_layers: int | None = Field(default=None, ge=1, le=1024, description="HF num_hidden_layers.")
     num_attention_heads: int | None = Field(default=None, ge=1, le=1024, description="HF num_attention_heads.")
@@ -30,11 +30,11 @@ class ModelSpec(BaseModel):
     num_local_experts: int | None = Field(default=None, ge=1, le=1024, description="MoE experts per layer (HF num_local_experts).")
     num_experts_per_tok: int | None = Field(default=None, ge=1, le=64, description="MoE experts routed per token.")
     gated_mlp: bool | None = Field(default=None, description="SwiGLU-style gated MLP (Llama) vs plain GELU MLP (GPT/BERT).")
-    params: float | None = Field(default=None, gt=0, le=1e13, description="Non-transformer models: parameter count (absolute, not billions).")
+    params: float | None = Field(default=None, ge=1000, le=1e13, description="Non-transformer models: parameter count (absolute, not billions).")
     activation_bytes_per_sample: float | None = Field(
-        default=None, gt=0, le=1e12, description="Non-transformer models: training activation bytes per sample at fp32."
+        default=None, ge=1, le=1e12, description="Non-transformer models: training activation bytes per sample at fp32."
     )
-    flops_per_sample: float | None = Field(default=None, gt=0, le=1e18, description="Non-transformer: forward FLOPs per sample.")
+    flops_per_sample: float | None = Field(default=None, ge=1, le=1e18, description="Non-transformer: forward FLOPs per sample.")
 
 
 class TrainingSpec(BaseModel):
@@ -50,11 +50,11 @@ class TrainingSpec(BaseModel):
 
 class ClusterSpec(BaseModel):
     model_config = _STRICT
-    gpu: str = Field(default="H100-SXM-80GB", description="GPU id from resource knowledge://gpus, e.g. 'A100-SXM-80GB'.")
+    gpu: str = Field(max_length=256, default="H100-SXM-80GB", description="GPU id from resource knowledge://gpus, e.g. 'A100-SXM-80GB'.")
     gpus_per_node: int = Field(default=8, ge=1, le=16, description="GPUs per node.")
     nodes: int = Field(default=1, ge=1, le=4096, description="Number of nodes.")
-    intra_node_gbps: float | None = Field(default=None, gt=0, le=10000, description="GPU-to-GPU bandwidth inside a node, GB/s one way; default from the GPU catalogue (PCIe if none).")
-    inter_node_gbps: float = Field(default=50.0, gt=0, le=10000, description="Network bandwidth per GPU between nodes, GB/s (400 Gb/s NIC per GPU = 50).")
+    intra_node_gbps: float | None = Field(default=None, ge=0.01, le=10000, description="GPU-to-GPU bandwidth inside a node, GB/s one way; default from the GPU catalogue (PCIe if none).")
+    inter_node_gbps: float = Field(default=50.0, ge=0.01, le=10000, description="Network bandwidth per GPU between nodes, GB/s (400 Gb/s NIC per GPU = 50).")
     cpu_cores_per_node: int = Field(default=96, ge=1, le=1024, description="CPU cores per node (DataLoader workers).")
 
     @property

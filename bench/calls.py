@@ -1,0 +1,66 @@
+"""Realistic tool calls, small and large, valid and invalid, shared by the benchmarks and the load test.
+
+Each invalid call names the field its error must mention, so a load run can check every answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+SMALL: dict[str, dict[str, Any]] = {
+    "search_knowledge": {"query": "model registry stages", "limit": 3},
+    "recommend_framework": {"task": "tabular", "data_size_gb": 5},
+    "estimate_training_memory": {"model": {"preset": "llama-2-7b"}, "cluster": {"gpus_per_node": 8},
+                                 "layout": {"data_parallel": 8, "zero_stage": 3, "micro_batch_size": 1}},
+    "select_distribution_strategy": {"model": {"preset": "llama-3.1-8b"}, "cluster": {"nodes": 1}, "top_k": 1},
+    "plan_pytorch_training": {"model": {"preset": "mistral-7b"}, "training": {"sequence_length": 4096}},
+    "plan_tf_training": {"model": {"preset": "bert-base"}, "training": {"sequence_length": 128}},
+    "plan_tf_serving": {"model": {"name": "resnet", "base_path": "s3://models/resnet"},
+                        "traffic": {"peak_rps": 300}, "sla": {"latency_ms": 50},
+                        "cost": {"measured": [{"batch_size": 1, "latency_ms": 5}, {"batch_size": 8, "latency_ms": 8}]}},
+    "verify_tf_serving": {"base_url": "http://127.0.0.1:9", "model_name": "resnet", "timeout_s": 0.5},
+    "plan_sagemaker_job": {"job_name": "ft", "workload": {"gpu_memory_gib": 20, "gpu_count": 1, "runtime_hours": 2},
+                           "dataset": {"train_s3_uri": "s3://bucket/train", "size_gb": 1},
+                           "aws": {"role_arn": ROLE}, "output_s3_uri": "s3://bucket/out"},
+    "plan_sagemaker_endpoint": {"name": "m", "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/x:1",
+                                "model_data_url": "s3://bucket/model.tar.gz", "aws": {"role_arn": ROLE},
+                                "traffic": {"peak_rps": 50, "average_rps": 10}, "sla": {"latency_ms": 200},
+                                "cost": {"flops_per_example": 1e9, "params": 1e7}},
+    "design_mlflow_platform": {"team_size": 12, "platform": "vm"},
+    "verify_mlflow_server": {"tracking_uri": "http://127.0.0.1:9", "timeout_s": 0.5},
+}
+LARGE: dict[str, dict[str, Any]] = {
+    **SMALL,
+    "search_knowledge": {"query": "distributed training fsdp deepspeed zero tensor parallel pipeline", "limit": 20},
+    "estimate_training_memory": {"model": {"preset": "llama-3.1-70b"}, "cluster": {"nodes": 8},
+                                 "layout": {"data_parallel": 8, "tensor_parallel": 8, "zero_stage": 1,
+                                            "micro_batch_size": 1}},
+    "select_distribution_strategy": {"model": {"preset": "llama-3.1-70b"}, "cluster": {"nodes": 8},
+                                     "framework": "megatron", "top_k": 3},
+    "plan_pytorch_training": {"model": {"preset": "llama-3.1-70b"}, "cluster": {"nodes": 8},
+                              "training": {"sequence_length": 8192}},
+    "plan_tf_serving": {"model": {"name": "bert", "base_path": "gs://m/bert",
+                                  "versions": [{"version": 1, "label": "stable"}, {"version": 2, "label": "canary"}]},
+                        "replica": {"gpu": "L4", "cpu_cores": 8}, "traffic": {"peak_rps": 3000, "average_rps": 900},
+                        "sla": {"latency_ms": 50, "percentile": "p99"},
+                        "cost": {"measured": [{"batch_size": b, "latency_ms": 2 + 0.3 * b} for b in (1, 4, 16, 64, 256)]},
+                        "deployment": {"tls": True}},
+    "plan_sagemaker_job": {"job_name": "llama-8b", "workload": {"model": {"preset": "llama-3.1-8b"},
+                                                                 "train_tokens": 2e9},
+                           "dataset": {"train_s3_uri": "s3://bucket/train", "size_gb": 20},
+                           "aws": {"role_arn": ROLE}, "output_s3_uri": "s3://bucket/out", "spot": {"use_spot": True}},
+    "design_mlflow_platform": {"team_size": 200, "platform": "aws", "artifact_uri": "s3://bucket/mlflow",
+                               "runs_per_day": 20000, "hostname": "mlflow.example.com",
+                               "deployment_targets": ["kubernetes_kserve", "sagemaker", "batch"],
+                               "approval": {"approvers": ["alice"], "gates": [
+                                   {"metric": "accuracy", "comparison": ">=", "threshold": 0.9}]}},
+}
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    ("search_knowledge", {"query": "x", "limit": 0}, "limit"),
+    ("estimate_training_memory", {"model": {"preset": "llama-2-7b"}, "cluster": {"gpu": "Z80"}}, "cluster.gpu"),
+    ("plan_tf_serving", {**SMALL["plan_tf_serving"], "sla": {"latency_ms": -1}}, "latency_ms"),
+    ("plan_sagemaker_job", {**SMALL["plan_sagemaker_job"], "aws": {"role_arn": "nope"}}, "role_arn"),
+    ("design_mlflow_platform", {"team_size": 0, "platform": "vm"}, "team_size"),
+    ("recommend_framework", {"task": "tabular", "data_size_gb": 5, "unknown_knob": 1}, "unknown_knob"),
+]

@@ -1,0 +1,199 @@
+"""Benchmark: ml-expert beside a minimal MCPServer (bench/baseline_server.py) started the same ways.
+
+Prints, in one run: stdio cold start (spawn to initialize answered, median of N) and the ratio to the baseline;
+per tool, median and p99 of tools/call in-process (uncached and cached) and over stdio, for a small and a large
+input, against the baseline's trivial tool; streamable HTTP throughput and p50/p99 at 1 and 16 clients; the
+training search's layouts per second and the 1T-on-3,072-GPU case. Writes JSON and compares with the last run.
+
+Run: python -m bench.mcp_bench [--quick] [--json bench/results/mcp_bench.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from mcp import Client, StdioServerParameters
+
+from bench.calls import LARGE, SMALL
+from bench.planner_accuracy import search_speed
+from bench.raw_http_load import raw_load
+from server.app import build_server
+
+ROOT = Path(__file__).resolve().parents[1]
+OURS_STDIO = StdioServerParameters(command=sys.executable, args=["-m", "server.cli", "serve"], cwd=str(ROOT))
+BASE_STDIO = StdioServerParameters(command=sys.executable, args=["-m", "bench.baseline_server"], cwd=str(ROOT))
+ECHO = ("echo", {"text": "hello"})
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    data = sorted(samples)
+    return {"median_ms": round(statistics.median(data) * 1e3, 3),
+            "p99_ms": round(data[min(len(data) - 1, int(0.99 * len(data)))] * 1e3, 3), "n": len(data)}
+
+
+async def timed_calls(client: Client, name: str, args: dict[str, Any], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        result = await client.call_tool(name, args)
+        out.append(time.perf_counter() - start)
+        if result.is_error:
+            raise RuntimeError(f"{name}: {result.content}")
+    return out
+
+
+async def cold_start(params: StdioServerParameters, runs: int, list_tools: bool) -> dict[str, float]:
+    init, listed = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        async with Client(params) as client:
+            init.append(time.perf_counter() - start)
+            if list_tools:
+                await client.list_tools()
+                listed.append(time.perf_counter() - start)
+    out = {"initialize": stats(init)}
+    if listed:
+        out["first_tools_list"] = stats(listed)
+    return out
+
+
+async def in_process(n: int) -> dict[str, Any]:
+    from bench.baseline_server import server as baseline
+
+    results: dict[str, Any] = {}
+    async with AsyncExitStack() as stack:
+        uncached = await stack.enter_async_context(Client(build_server(cache_size=0)))
+        cached = await stack.enter_async_context(Client(build_server()))
+        base = await stack.enter_async_context(Client(baseline))
+        await timed_calls(base, *ECHO, 3)
+        results["baseline_echo"] = stats(await timed_calls(base, *ECHO, n))
+        for size, calls in (("small", SMALL), ("large", LARGE)):
+            for name, args in calls.items():
+                if name.startswith("verify_"):
+                    continue  # open-world: timed by the network, not by us
+                await timed_calls(uncached, name, args, 1)  # first call: imports and catalogue loads
+                await timed_calls(cached, name, args, 1)
+                results[f"{name}/{size}"] = {"uncached": stats(await timed_calls(uncached, name, args, n)),
+                                             "cached": stats(await timed_calls(cached, name, args, n))}
+    return results
+
+
+async def over_stdio(n: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    async with Client(BASE_STDIO) as base:
+        await timed_calls(base, *ECHO, 3)
+        results["baseline_echo"] = stats(await timed_calls(base, *ECHO, n))
+    async with Client(OURS_STDIO) as ours:
+        for size, calls in (("small", SMALL), ("large", LARGE)):
+            for name, args in calls.items():
+                if name.startswith("verify_"):
+                    continue
+                await timed_calls(ours, name, args, 1)
+                results[f"{name}/{size}"] = stats(await timed_calls(ours, name, args, n))
+    return results
+
+
+def _spawn(argv: list[str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/mcp", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{argv} did not start")
+
+
+def http_throughput(calls: int) -> dict[str, Any]:
+    from tests.servers import free_port
+
+    out: dict[str, Any] = {}
+    p1, p2 = free_port(), free_port()
+    ours = _spawn([sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(p1)], p1)
+    base = _spawn([sys.executable, "-m", "bench.baseline_server", "http", str(p2)], p2)
+    try:
+        ours_url, base_url = f"http://127.0.0.1:{p1}/mcp", f"http://127.0.0.1:{p2}/mcp"
+        for clients in (1, 16):
+            anyio.run(raw_load, ours_url, "search_knowledge", SMALL["search_knowledge"], clients, clients * 4)  # warm-up
+            anyio.run(raw_load, base_url, *ECHO, clients, clients * 4)
+            a = anyio.run(raw_load, ours_url, "search_knowledge", SMALL["search_knowledge"], clients, calls).summary()
+            b = anyio.run(raw_load, base_url, *ECHO, clients, calls).summary()
+            out[f"{clients}_clients"] = {"ours": a, "baseline": b,
+                                         "throughput_ratio": round(a["calls_per_s"] / b["calls_per_s"], 3)}
+    finally:
+        ours.kill()
+        base.kill()
+    return out
+
+
+def compare(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    lines = []
+    for key in ("cold_start_ratio", "http_16_clients_ratio"):
+        if key in previous and key in current:
+            lines.append(f"  {key}: {previous[key]} -> {current[key]}")
+    return lines
+
+
+def main() -> None:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "mcp_bench.json"))
+    args = parser.parse_args()
+    n, runs, calls = (5, 5, 200) if args.quick else (30, 7, 600)
+    report: dict[str, Any] = {}
+    ours_cold = anyio.run(cold_start, OURS_STDIO, runs, True)
+    base_cold = anyio.run(cold_start, BASE_STDIO, runs, False)
+    report["cold_start"] = {"ours": ours_cold, "baseline": base_cold}
+    report["cold_start_ratio"] = round(ours_cold["initialize"]["median_ms"] / base_cold["initialize"]["median_ms"], 3)
+    report["in_process"] = anyio.run(in_process, n)
+    report["stdio"] = anyio.run(over_stdio, max(5, n // 3))
+    report["http"] = http_throughput(calls)
+    report["http_16_clients_ratio"] = report["http"]["16_clients"]["throughput_ratio"]
+    report["training_search_1T_3072_gpus"] = {k: {"ms": round(v["seconds"] * 1e3, 2), "layouts": v["layouts"],
+                                                  "layouts_per_s": round(v["layouts_per_s"])}
+                                              for k, v in search_speed().items()}
+
+    base_ms = report["in_process"]["baseline_echo"]["median_ms"]
+    print(f"stdio cold start to initialize: {ours_cold['initialize']['median_ms']:.0f} ms vs baseline "
+          f"{base_cold['initialize']['median_ms']:.0f} ms = {report['cold_start_ratio']:.2f}x (target <= 1.25x); "
+          f"first tools/list at {ours_cold['first_tools_list']['median_ms']:.0f} ms")
+    print(f"in-process tools/call, median/p99 ms (baseline echo {base_ms:.2f} ms; stdio echo "
+          f"{report['stdio']['baseline_echo']['median_ms']:.2f} ms):")
+    print(f"  {'tool/input':42} {'uncached':>16} {'cached':>14} {'stdio':>9} {'x echo':>7}")
+    for key, value in report["in_process"].items():
+        if key == "baseline_echo":
+            continue
+        u, c, s = value["uncached"], value["cached"], report["stdio"][key]
+        print(f"  {key:42} {u['median_ms']:7.2f}/{u['p99_ms']:<8.2f} {c['median_ms']:5.2f}/{c['p99_ms']:<8.2f} "
+              f"{s['median_ms']:8.2f} {u['median_ms'] / base_ms:7.1f}")
+    for k, v in report["http"].items():
+        print(f"HTTP {k}: {v['ours']['calls_per_s']:.0f} calls/s (p50 {v['ours']['p50_ms']} ms, p99 {v['ours']['p99_ms']} ms) "
+              f"vs baseline {v['baseline']['calls_per_s']:.0f} calls/s = {v['throughput_ratio']:.2f}x")
+    for k, v in report["training_search_1T_3072_gpus"].items():
+        print(f"training search 1T / 3,072 A100 ({k}): {v['ms']} ms, {v['layouts']} layouts, {v['layouts_per_s']} layouts/s")
+    path = Path(args.json)
+    if path.exists():
+        print("compared with the last run:")
+        print("\n".join(compare(json.loads(path.read_text()), report)) or "  (no shared figures)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, sort_keys=True))
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
