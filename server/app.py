@@ -17,8 +17,10 @@ SERVER_NAME = "ml-expert"
 VERSION = "0.1.0"
 INSTRUCTIONS = (
     "Deterministic ML-infrastructure planners. Training: select_distribution_strategy (search), "
-    "estimate_training_memory (one layout), plan_pytorch_training, plan_tf_training. Knowledge: search_knowledge, "
-    "resources knowledge://index and knowledge://node/{id}. Framework choice: recommend_framework."
+    "estimate_training_memory (one layout), plan_pytorch_training, plan_tf_training, plan_sagemaker_job. Serving: "
+    "plan_tf_serving, plan_sagemaker_endpoint. MLOps: design_mlflow_platform. Checks of running servers: "
+    "verify_tf_serving, verify_mlflow_server. Knowledge: search_knowledge, resources knowledge://index and "
+    "knowledge://node/{id}. Framework choice: recommend_framework."
 )
 
 
