@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from probes.http_json import MAX_BYTES
+from probes.targets import check_target
 from tools.mlflow_check import MLflowVerification, Probe, VerifyMLflowRequest, compare
 
 __all__ = ["VerifyMLflowRequest", "MLflowVerification", "verify_mlflow_server"]
@@ -19,13 +20,16 @@ async def _get(client: httpx.AsyncClient, url: str, path: str) -> tuple[Probe, s
                 if len(body) > MAX_BYTES:
                     break
             text = body[:MAX_BYTES].decode(errors="replace")
-            return Probe(path=path, status=response.status_code, detail=text[:120].strip()), text
+            # a short status line only: bodies of other servers are not echoed to the caller
+            detail = text.strip()[:40] if len(text.strip()) <= 40 else f"{len(body)} bytes"
+            return Probe(path=path, status=response.status_code, detail=detail), text
     except httpx.HTTPError as err:
         return Probe(path=path, status=None, detail=f"{type(err).__name__}: {str(err)[:160]}"), None
 
 
 async def verify_mlflow_server(req: VerifyMLflowRequest) -> MLflowVerification:
     """GET /health, /version, /api/2.0/mlflow/experiments/search (anonymous) and, if asked, /metrics."""
+    await check_target(req.tracking_uri, "tracking_uri")
     base = req.tracking_uri.rstrip("/")
     probes: list[Probe] = []
     version = metrics = None
@@ -38,5 +42,5 @@ async def verify_mlflow_server(req: VerifyMLflowRequest) -> MLflowVerification:
                 version = text.strip()[:40]
         if req.expect_prometheus is not None:
             probe, metrics = await _get(client, base, "/metrics")
-            probes.append(probe.model_copy(update={"detail": probe.detail[:60]}))
+            probes.append(probe)
     return compare(req, probes, version, metrics)

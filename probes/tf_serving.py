@@ -7,6 +7,7 @@ from urllib.parse import quote
 import httpx
 
 from probes.http_json import get_json
+from probes.targets import check_target
 from tools.tf_serving_check import TFServingVerification, VerifyTFServingRequest, compare
 
 __all__ = ["VerifyTFServingRequest", "TFServingVerification", "verify_tf_serving"]
@@ -14,6 +15,7 @@ __all__ = ["VerifyTFServingRequest", "TFServingVerification", "verify_tf_serving
 
 async def verify_tf_serving(req: VerifyTFServingRequest) -> TFServingVerification:
     """GET /v1/models/NAME, /v1/models/NAME/labels/LABEL for each planned label, and /v1/models/NAME/metadata."""
+    await check_target(req.base_url, "base_url")
     base = f"{req.base_url.rstrip('/')}/v1/models/{quote(req.model_name, safe='')}"
     errors: list[str] = []
     async with httpx.AsyncClient(timeout=req.timeout_s, follow_redirects=False) as client:

@@ -54,7 +54,10 @@ def _probe_function(request_model: type[BaseModel], probe: Callable[[Any], Any])
     """Open-world tools (async, reading a live server): validated like the others, never cached."""
 
     async def run(**arguments: Any) -> CallToolResult:
-        return tool_result(await probe(_validated(request_model, arguments)))
+        try:
+            return tool_result(await probe(_validated(request_model, arguments)))
+        except PlanInputError as err:
+            raise ToolError(str(err)) from None
 
     return run
 

@@ -315,3 +315,13 @@ async def test_verify_against_a_tf_serving_rest_api(fake_tf_serving: str) -> Non
         assert not missing["reachable"] and "HTTP 404" in missing["problems"][0]
         refused = await client.call_tool("verify_tf_serving", {"base_url": "file:///etc/passwd", "model_name": "x"})
         assert refused.is_error and "base_url" in refused.content[0].text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("url", ["http://169.254.169.254", "http://metadata.google.internal", "http://[fe80::1]:80"])
+async def test_verify_tools_refuse_metadata_addresses(url: str) -> None:
+    async with Client(build_server()) as client:
+        for tool, field in (("verify_tf_serving", "base_url"), ("verify_mlflow_server", "tracking_uri")):
+            args = {field: url, "timeout_s": 0.5} | ({"model_name": "m"} if tool == "verify_tf_serving" else {})
+            result = await client.call_tool(tool, args)
+            assert result.is_error and field in result.content[0].text, result.content
