@@ -325,3 +325,15 @@ async def test_verify_tools_refuse_metadata_addresses(url: str) -> None:
             args = {field: url, "timeout_s": 0.5} | ({"model_name": "m"} if tool == "verify_tf_serving" else {})
             result = await client.call_tool(tool, args)
             assert result.is_error and field in result.content[0].text, result.content
+
+
+def test_hpa_queue_target_follows_littles_law() -> None:
+    plan = plan_tf_serving(request())
+    hpa = _docs(plan)["HorizontalPodAutoscaler"]
+    queue = next(m for m in hpa["spec"]["metrics"] if m.get("pods", {}).get("metric", {}).get("name") ==
+                 "tfserving_batch_queue_requests")
+    value = queue["pods"]["target"]["averageValue"]
+    target = float(value[:-1]) / 1000 if value.endswith("m") else float(value)
+    peak = plan.at_peak  # device-bound at peak: a request waits half a batch on average
+    assert peak.regime == "device-bound"
+    assert target == pytest.approx(max(1.0, 1.5 * peak.arrival_rps * peak.execution_ms / 2 / 1000), rel=1e-3)

@@ -102,6 +102,7 @@ class OperatingPoint:
     wait_s: float  # wait for the device at the percentile
     latency_s: float  # at the percentile
     regime: str  # "timeout-bound", "device-bound", "full batches"
+    mean_queue_s: float = 0.0  # mean time in the batching queue (fill + device wait): Little's law uses it
 
 
 def _padded(batch: float, allowed: tuple[int, ...], max_batch: int) -> int:
@@ -144,13 +145,15 @@ def operating_point(curve: LatencyCurve, max_batch: int, timeout_s: float, allow
             return OperatingPoint(arrival, batch, executed, t, rho, load, fill, math.inf, math.inf, regime)
         wq = rho * t / (2.0 * (1.0 - rho))
         wait = (wq / rho) * math.log(rho / (1.0 - p)) if rho > 1.0 - p else 0.0
+        mean = fill / 2 + wq
     elif arrival * t >= floor - 1e-12:
-        regime, fill, wait = "device-bound", 0.0, p * t
+        regime, fill, wait, mean = "device-bound", 0.0, p * t, t / 2
     else:
         regime = "timeout-bound"
         fill = min(timeout_s, (max_batch - r) / arrival)
         wait = t * max(0.0, 1.0 - (1.0 - p) / rho)
-    return OperatingPoint(arrival, batch, executed, t, rho, load, fill, wait, fill + wait + t, regime)
+        mean = fill / 2 + rho * t / 2
+    return OperatingPoint(arrival, batch, executed, t, rho, load, fill, wait, fill + wait + t, regime, mean)
 
 
 def capacity(curve: LatencyCurve, max_batch: int, timeout_s: float, allowed: tuple[int, ...], request_examples: int,

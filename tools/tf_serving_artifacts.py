@@ -123,7 +123,8 @@ def manifests(req: PlanTFServingRequest, batching: BatchingDecision, files: dict
                                   "target": {"type": "AverageValue",
                                              "averageValue": k8s.quantity(round(0.8 * req.sla.latency_ms, 3))}}}]
     if batching.enabled:
-        queue_target = max(1.0, round(2 * at_peak.arrival / req.traffic.examples_per_request * at_peak.wait_s, 3))
+        # Little's law: mean requests waiting = arrival rate x mean time queued; scale out at 1.5x the planned level
+        queue_target = max(1.0, round(1.5 * at_peak.arrival / req.traffic.examples_per_request * at_peak.mean_queue_s, 3))
         metrics.append({"type": "Pods", "pods": {"metric": {"name": QUEUE_METRIC},
                                                  "target": {"type": "AverageValue",
                                                             "averageValue": k8s.quantity(queue_target)}}})
