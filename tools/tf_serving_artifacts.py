@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from functools import cache
 from typing import Any
 
 from tools import k8s_manifests as k8s
@@ -154,6 +155,7 @@ def manifests(req: PlanTFServingRequest, batching: BatchingDecision, files: dict
     ]
 
 
+@cache
 def adapter_rules(percentile: str) -> str:
     q = "0.95" if percentile == "p95" else "0.99"
     rules = {"rules": [
