@@ -22,10 +22,6 @@ def _service_model(service: str) -> Any:
     return botocore.session.get_session().get_service_model(service)
 
 
-def enum_values(service: str, shape: str) -> tuple[str, ...]:
-    return tuple(_service_model(service).shape_for(shape).enum)
-
-
 @cache
 def _pattern(pattern: str) -> re.Pattern[str] | None:
     try:
