@@ -80,7 +80,8 @@ def test_cheapest_fitting_instance_and_its_cost_by_hand() -> None:
 
 def test_training_request_passes_botocore_and_our_checks() -> None:
     plan = plan_sagemaker_job(job_request(spot={"use_spot": True}, aws={"role_arn": ROLE, "kms_key_id": "alias/ml"},
-                                          hyperparameters={"lr": 3e-4, "note": 'quote " and \n newline'}))
+                                          hyperparameters={"lr": 3e-4, "note": 'quote " and \n newline',
+                                                           "dropout_enabled": True}))
     job = plan.create_training_job
     assert botocore_errors("sagemaker", "CreateTrainingJob", job) == ""
     assert check_request("sagemaker", "CreateTrainingJob", job) == []
@@ -94,6 +95,8 @@ def test_training_request_passes_botocore_and_our_checks() -> None:
     kwargs = {k.arg: ast.literal_eval(k.value) for k in calls["ModelTrainer"].keywords
               if isinstance(k.value, ast.Constant | ast.Dict)}
     assert kwargs["role"] == ROLE and kwargs["hyperparameters"]["note"] == 'quote " and \n newline'
+    assert kwargs["hyperparameters"]["dropout_enabled"] is True  # user keys survive, toolkit keys do not
+    assert "sagemaker_torch_distributed_enabled" not in kwargs["hyperparameters"]
 
 
 def test_our_checker_catches_what_botocores_validator_skips() -> None:

@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# Keys the SageMaker training toolkit reads; ModelTrainer sets its own equivalents (source_code, distributed).
+TOOLKIT_KEYS = frozenset({"sagemaker_program", "sagemaker_submit_directory", "sagemaker_torch_distributed_enabled",
+                          "sagemaker_multi_worker_mirrored_strategy_enabled"})
+
 
 def _kwargs(pairs: list[tuple[str, Any]], indent: str) -> str:
     return ",\n".join(f"{indent}{k}={v!r}" for k, v in pairs if v is not None)
@@ -15,8 +19,7 @@ def _kwargs(pairs: list[tuple[str, Any]], indent: str) -> str:
 
 def model_trainer_code(job: dict[str, Any], entry_point: str, count: int) -> str:
     spec, res, stop = job["AlgorithmSpecification"], job["ResourceConfig"], job["StoppingCondition"]
-    hp = {k: json.loads(v) for k, v in job["HyperParameters"].items()
-          if k not in ("sagemaker_program", "sagemaker_submit_directory") and not k.endswith("_enabled")}
+    hp = {k: json.loads(v) for k, v in job["HyperParameters"].items() if k not in TOOLKIT_KEYS}
     distributed = any(k == "sagemaker_torch_distributed_enabled" for k in job["HyperParameters"])
     vpc = job.get("VpcConfig", {})
     inputs = [(c["ChannelName"], c["DataSource"]["S3DataSource"]["S3Uri"]) for c in job["InputDataConfig"]]
