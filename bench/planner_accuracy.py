@@ -12,6 +12,7 @@ import statistics
 import time
 from pathlib import Path
 
+from bench.shared_data import shared_data_dir
 from tools.distribution_strategy import SelectDistributionRequest, select_distribution_strategy
 from tools.layout_evaluation import evaluate
 from tools.model_arch import resolve_model
@@ -127,7 +128,7 @@ def search_speed() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--data", default=str(shared_data_dir()))
     parser.add_argument("--json", default="bench/results/planner.json")
     args = parser.parse_args()
     data = Path(args.data)

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("ML_EXPERT_SHARED_DATA", REPO.parent / "shared" / "data"))
+from bench.shared_data import MARKER, shared_data_dir
+
+SHARED_DATA = shared_data_dir()
 
 
 @pytest.fixture
@@ -16,6 +16,6 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not (SHARED_DATA / "h100_training_memory.jsonl").exists():
+    if not (SHARED_DATA / MARKER).exists():
         pytest.fail(f"reference data missing at {SHARED_DATA}")
     return SHARED_DATA
