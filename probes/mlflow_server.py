@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from probes.http_json import MAX_BYTES
+from probes.http_json import get_text
 from probes.targets import check_target
 from tools.mlflow_check import MLflowVerification, Probe, VerifyMLflowRequest, compare
 
@@ -12,19 +12,13 @@ __all__ = ["VerifyMLflowRequest", "MLflowVerification", "verify_mlflow_server"]
 
 
 async def _get(client: httpx.AsyncClient, url: str, path: str) -> tuple[Probe, str | None]:
-    try:
-        async with client.stream("GET", url + path) as response:
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_BYTES:
-                    break
-            text = body[:MAX_BYTES].decode(errors="replace")
-            # a short status line only: bodies of other servers are not echoed to the caller
-            detail = text.strip()[:40] if len(text.strip()) <= 40 else f"{len(body)} bytes"
-            return Probe(path=path, status=response.status_code, detail=detail), text
-    except httpx.HTTPError as err:
-        return Probe(path=path, status=None, detail=f"{type(err).__name__}: {str(err)[:160]}"), None
+    status, text, err = await get_text(client, url + path)
+    if status is None:
+        return Probe(path=path, status=None, detail=err or ""), None
+    body = (text or "").strip()
+    # a short status line only: bodies of other servers are not echoed to the caller
+    detail = body[:40] if len(body) <= 40 else f"{len(body.encode())} bytes"
+    return Probe(path=path, status=status, detail=detail), text
 
 
 async def verify_mlflow_server(req: VerifyMLflowRequest) -> MLflowVerification:
