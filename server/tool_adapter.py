@@ -63,7 +63,7 @@ def _probe_function(request_model: type[BaseModel], probe: Callable[[Any], Any])
 
 
 def mcp_tool_function(name: str, request_model: type[BaseModel], plan: Callable[[Any], Any],
-                      cache_size: int = 256) -> Callable[..., Any]:
+                      cache_size: int) -> Callable[..., Any]:
     output = get_type_hints(plan)["return"]
     params = [_parameter(n, f) for n, f in request_model.model_fields.items()]
     run = _probe_function(request_model, plan) if inspect.iscoroutinefunction(plan) else _cached_plan(request_model, plan, cache_size)

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 IMAGE_TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 KUBERNETES_VERSION = "1.34.0"  # the schema version the tests validate against
 
