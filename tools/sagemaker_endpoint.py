@@ -23,7 +23,7 @@ from tools.sagemaker_inputs import (
     AwsPlacement,
     require_priced_region,
 )
-from tools.serving_latency import LatencyCurve, capacity, estimated_curve, measured_curve, operating_point
+from tools.serving_latency import LatencyCurve, capacity, cost_curve, operating_point
 from tools.tf_serving_inputs import LatencySLA, ModelCost
 
 __all__ = ["PlanSageMakerEndpointRequest", "SageMakerEndpointPlan", "plan_sagemaker_endpoint"]
@@ -33,7 +33,6 @@ SERVERLESS_MAX_AVERAGE_RPS = 0.5  # sparse traffic: idle most of the time, so pa
 SERVERLESS_MAX_CONCURRENCY = 200
 SCALE_IN_COOLDOWN_S = 300
 SCALE_OUT_COOLDOWN_S = 60
-BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 
 
 class EndpointTraffic(BaseModel):
@@ -102,16 +101,6 @@ class SageMakerEndpointPlan(BaseModel):
     reasoning: list[str]
 
 
-def _curve(req: PlanSageMakerEndpointRequest, inst: InstanceType) -> LatencyCurve:
-    if req.cost.measured:
-        return measured_curve([(p.batch_size, p.latency_ms) for p in req.cost.measured])
-    gpu = gpu_catalog()[inst.gpu] if inst.gpu else None
-    assert req.cost.flops_per_example and req.cost.params
-    curve, _ = estimated_curve(req.cost.flops_per_example, req.cost.params, BYTES[req.cost.precision],
-                               inst.vcpus, gpu, req.cost.precision)
-    return curve
-
-
 def _candidates(req: PlanSageMakerEndpointRequest) -> list[InstanceType]:
     hosting = [i for i in instance_catalog().values() if i.hosting]
     forced = req.options.instance_type
@@ -136,8 +125,8 @@ def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpo
     candidates: list[EndpointCandidate] = []
     best: tuple[float, InstanceType, int, float, LatencyCurve] | None = None
     for inst in _candidates(req):
-        curve = _curve(req, inst)
-        weights_gib = (req.cost.params or 0) * BYTES[req.cost.precision] / 2**30
+        curve, _ = cost_curve(req.cost, inst.vcpus, gpu_catalog()[inst.gpu] if inst.gpu else None)
+        weights_gib = req.cost.weight_bytes / 2**30
         device_gib = gpu_catalog()[inst.gpu].usable_memory_gib if inst.gpu else inst.memory_gib * 0.5
         if weights_gib > device_gib * 0.9:
             candidates.append(EndpointCandidate(instance_type=inst.id, instances_at_peak=None, usd_per_hour_at_peak=None,
@@ -182,7 +171,7 @@ def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpo
     inst_type = initial = at_peak = max_inst = None
     cap_out = latency_out = target = hourly = monthly = None
     if kind == "serverless":
-        memory = 6144 if (req.cost.params or 0) * BYTES[req.cost.precision] > 2**30 else 3072
+        memory = 6144 if req.cost.weight_bytes > 2**30 else 3072
         concurrency = min(SERVERLESS_MAX_CONCURRENCY, max(1, math.ceil(req.traffic.peak_rps * (best[4].at(1) if best else 1.0) * 2)))
         variant["ServerlessConfig"] = {"MemorySizeInMB": memory, "MaxConcurrency": concurrency}
         reasoning.append(f"serverless: average {req.traffic.average_rps:g} rps <= {SERVERLESS_MAX_AVERAGE_RPS} rps, so "

@@ -25,8 +25,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from knowledge import GpuSpec
+
+if TYPE_CHECKING:
+    from tools.tf_serving_inputs import ModelCost
 
 # Assumptions for the estimated curve (a measured curve replaces all of them).
 CPU_CORE_PEAK_GFLOPS = 80.0  # 2.5 GHz x 32 FP32 FLOP/cycle (AVX2: 2 FMA units x 8 lanes x 2 FLOP)
@@ -36,6 +40,7 @@ GPU_EFFICIENCY = 0.35  # share of dense tensor peak at serving batch sizes
 GPU_FIXED_SECONDS = 1.0e-3  # kernel launches, host-device copies, session run
 CPU_FIXED_SECONDS = 0.3e-3
 ESTIMATE_MAX_BATCH = 512  # largest batch the estimated curve is trusted for
+BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2}
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,17 @@ class LatencyCurve:
 def measured_curve(points: list[tuple[int, float]]) -> LatencyCurve:
     pts = sorted(points)
     return LatencyCurve(tuple(b for b, _ in pts), tuple(ms / 1000.0 for _, ms in pts), "measured")
+
+
+def cost_curve(cost: ModelCost, cpu_cores: int, gpu: GpuSpec | None) -> tuple[LatencyCurve, list[str]]:
+    """The curve a model's cost gives on one server: the measured points, or the estimate from FLOPs and weights."""
+    if cost.measured:
+        curve = measured_curve([(p.batch_size, p.latency_ms) for p in cost.measured])
+        return curve, [f"measured curve, {len(curve.batches)} points, interpolated linearly; batches above "
+                       f"{curve.max_batch} are not considered"]
+    assert cost.flops_per_example is not None and cost.params is not None
+    return estimated_curve(cost.flops_per_example, cost.params, BYTES_PER_PARAM[cost.precision], cpu_cores, gpu,
+                           cost.precision)
 
 
 def estimated_curve(flops_per_example: float, params: float, bytes_per_param: float, cpu_cores: int,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tools.errors import PlanInputError
 from tools.model_arch import resolve_gpu
-from tools.serving_latency import LatencyCurve, capacity, estimated_curve, measured_curve, operating_point
+from tools.serving_latency import LatencyCurve, capacity, cost_curve, operating_point
 from tools.tf_serving_artifacts import render_artifacts, rollout_steps, watch_metrics
 from tools.tf_serving_inputs import PlanTFServingRequest
 from tools.tf_serving_models import (
@@ -30,7 +30,6 @@ __all__ = ["PlanTFServingRequest", "TFServingPlan", "plan_tf_serving"]
 TIMEOUTS_MICROS = (0, 500, 1000, 2000, 5000, 10000, 20000, 50000)  # the guide: 0 or a few ms; longer for slow models
 BATCHING_GAIN = 1.10  # batching must raise capacity by 10% to be worth its latency and moving parts
 NEAR_BEST = 0.98  # settings within 2% of the best capacity count as equal; the smallest batch wins
-BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 GUIDE = "https://github.com/tensorflow/serving/blob/master/tensorflow_serving/batching/README.md"
 
 
@@ -41,18 +40,6 @@ class BatchingSetting:
     timeout_micros: int
     allowed: tuple[int, ...]
     capacity: float  # examples/s within the SLA
-
-
-def _curve(req: PlanTFServingRequest) -> tuple[LatencyCurve, list[str]]:
-    cost = req.cost
-    if cost.measured:
-        curve = measured_curve([(p.batch_size, p.latency_ms) for p in cost.measured])
-        return curve, [f"measured curve, {len(curve.batches)} points, interpolated linearly; batches above "
-                       f"{curve.max_batch} are not considered"]
-    gpu = resolve_gpu(req.replica.gpu, "replica.gpu") if req.replica.gpu else None
-    assert cost.flops_per_example is not None and cost.params is not None
-    return estimated_curve(cost.flops_per_example, cost.params, BYTES[cost.precision], req.replica.cpu_cores,
-                           gpu, cost.precision)
 
 
 def _allowed_sizes(max_batch: int, request_examples: int, gpu: bool) -> tuple[int, ...]:
@@ -111,9 +98,8 @@ def _choose(settings: list[BatchingSetting]) -> tuple[BatchingSetting, str]:
 
 def plan_tf_serving(req: PlanTFServingRequest) -> TFServingPlan:
     """Batching, replicas and TF Serving artifacts for a latency SLA; see the module docstring for the model."""
-    if req.replica.gpu:
-        resolve_gpu(req.replica.gpu, "replica.gpu")
-    curve, assumptions = _curve(req)
+    gpu = resolve_gpu(req.replica.gpu, "replica.gpu") if req.replica.gpu else None
+    curve, assumptions = cost_curve(req.cost, req.replica.cpu_cores, gpu)
     r = req.traffic.examples_per_request
     if curve.max_batch < r:
         raise PlanInputError("cost.measured", f"the largest measured batch ({curve.max_batch}) is below "

@@ -82,6 +82,13 @@ class ModelCost(BaseModel):
     params: float | None = Field(default=None, ge=1, le=1e13, description="Parameter count.")
     precision: Literal["fp32", "fp16", "bf16"] = Field(default="fp32", description="Serving precision (estimate only).")
 
+    @property
+    def weight_bytes(self) -> float:
+        """Bytes of weights at the serving precision (0 when only a measured curve is given)."""
+        from tools.serving_latency import BYTES_PER_PARAM
+
+        return (self.params or 0) * BYTES_PER_PARAM[self.precision]
+
     @model_validator(mode="after")
     def _one_source(self) -> ModelCost:
         if not self.measured and (self.flops_per_example is None or self.params is None):
