@@ -7,7 +7,6 @@ escaped by `text_proto.quote`. Kubernetes objects are dicts dumped by PyYAML.
 
 from __future__ import annotations
 
-import re
 import shlex
 from functools import cache
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from tools import k8s_manifests as k8s
 from tools import text_proto
 from tools.serving_latency import OperatingPoint
-from tools.tf_serving_inputs import VERSION_LABEL_PATTERN, PlanTFServingRequest
+from tools.tf_serving_inputs import PlanTFServingRequest
 from tools.tf_serving_models import BatchingDecision, RolloutStep, TFServingArtifacts, WatchMetric
 
 GRPC_PORT = 8500
@@ -175,16 +174,14 @@ def adapter_rules(percentile: str) -> str:
 
 
 def check(req: PlanTFServingRequest, batching: BatchingDecision, art: TFServingArtifacts) -> list[str]:
-    """Our checks of what the parsers do not check; the official ModelServerConfig parse when it is installed."""
+    """Our checks of what the parsers do not check; the official ModelServerConfig parse when it is installed.
+    Version labels are held to [a-zA-Z0-9_]+ where they enter, by ServedVersion.label's pattern."""
     problems: list[str] = []
     sizes = batching.allowed_batch_sizes
     if sizes and (sizes != sorted(set(sizes)) or sizes[-1] != batching.max_batch_size):
         problems.append("allowed_batch_sizes must increase and end at max_batch_size")
     if batching.max_enqueued_batches != batching.num_batch_threads:
         problems.append("online serving: max_enqueued_batches must equal num_batch_threads")
-    for v in req.model.versions:
-        if v.label and not re.match(VERSION_LABEL_PATTERN, v.label):
-            problems.append(f"version label {v.label!r} must match [a-zA-Z0-9_]+")
     if art.batching_parameters is not None:
         problems += text_proto.check_fields(text_proto.parse(art.batching_parameters), text_proto.BATCHING_PARAMETERS)
     problems += text_proto.check_fields(text_proto.parse(art.monitoring_config), text_proto.MONITORING_CONFIG)
