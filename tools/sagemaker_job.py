@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from knowledge import InstanceType, instance_catalog
+from knowledge import InstanceType, gpu_catalog, instance_catalog
 from tools.aws_requests import require_valid
 from tools.bounded import BoundedFloat, BoundedInt, ShortStr
 from tools.distribution_strategy import SelectDistributionRequest, best_layout
@@ -212,8 +212,6 @@ def _evaluate_type(req: PlanSageMakerJobRequest, inst: InstanceType, startup: fl
     for count in _counts(req.max_instances):
         if w.model is None:
             assert w.gpu_memory_gib and w.gpu_count and w.runtime_hours
-            from knowledge import gpu_catalog
-
             if gpu_catalog()[inst.gpu].usable_memory_gib < w.gpu_memory_gib:
                 return _option(inst, count, None, None, req.spot.assumed_discount,
                                f"{inst.gpu} holds {gpu_catalog()[inst.gpu].usable_memory_gib:g} GiB < "
@@ -371,7 +369,7 @@ def plan_sagemaker_job(req: PlanSageMakerJobRequest) -> SageMakerJobPlan:
     ok = sorted((o for o in options if o[0].rejected is None), key=lambda o: (o[0].on_demand_usd, o[0].hours))
     rejected = sorted((o for o in options if o[0].rejected is not None),
                       key=lambda o: (o[0].on_demand_usd is None, o[0].on_demand_usd or 0, o[0].instance_type))
-    notes = [f"prices: on-demand {instance_catalog()[next(iter(instance_catalog()))].price_region} "
+    notes = [f"prices: on-demand {req.aws.region} "
              "(knowledge/instances.toml, with sources); spot at the assumed discount, not a quote"]
     ckpt_gb = _checkpoint_gb(req)
     if not ok:
