@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 from mcp import Client, StdioServerParameters
 
 from bench.calls import LARGE, SMALL
@@ -41,11 +40,13 @@ def stats(samples: list[float]) -> dict[str, float]:
             "p99_ms": round(data[min(len(data) - 1, int(0.99 * len(data)))] * 1e3, 3), "n": len(data)}
 
 
-async def timed_calls(client: Client, name: str, args: dict[str, Any], n: int) -> list[float]:
+async def timed_calls(call_tool: Any, name: str, args: dict[str, Any], n: int) -> list[float]:
+    """n timed calls of `call_tool(name, args)`: a client's (all the way through) or an MCPServer's (the tool's
+    own latency: argument validation, the plan, output conversion, without the client's output validation)."""
     out = []
     for _ in range(n):
         start = time.perf_counter()
-        result = await client.call_tool(name, args)
+        result = await call_tool(name, args)
         out.append(time.perf_counter() - start)
         if result.is_error:
             raise RuntimeError(f"{name}: {result.content}")
@@ -67,19 +68,6 @@ async def cold_start(params: StdioServerParameters, runs: int, list_tools: bool)
     return out
 
 
-async def server_calls(server: Any, name: str, args: dict[str, Any], n: int) -> list[float]:
-    """The tool's own latency: MCPServer.call_tool (argument validation, the plan, output conversion and
-    validation), without the client, which also validates every result against the output schema."""
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        result = await server.call_tool(name, args)
-        out.append(time.perf_counter() - start)
-        if result.is_error:
-            raise RuntimeError(f"{name}: {result.content}")
-    return out
-
-
 async def in_process(n: int) -> dict[str, Any]:
     from bench.baseline_server import server as baseline
 
@@ -89,48 +77,48 @@ async def in_process(n: int) -> dict[str, Any]:
         client = await stack.enter_async_context(Client(plain))
         await client.list_tools()  # registers the catalogue
         await (await stack.enter_async_context(Client(cached_server))).list_tools()
-        await server_calls(baseline, *ECHO, 3)
-        results["baseline_echo"] = stats(await server_calls(baseline, *ECHO, n))
+        await timed_calls(baseline.call_tool, *ECHO, 3)
+        results["baseline_echo"] = stats(await timed_calls(baseline.call_tool, *ECHO, n))
         base_client = await stack.enter_async_context(Client(baseline))
-        await timed_calls(base_client, *ECHO, 3)
-        results["baseline_echo_client"] = stats(await timed_calls(base_client, *ECHO, n))
+        await timed_calls(base_client.call_tool, *ECHO, 3)
+        results["baseline_echo_client"] = stats(await timed_calls(base_client.call_tool, *ECHO, n))
         for size, calls in (("small", SMALL), ("large", LARGE)):
             for name, args in calls.items():
                 if name.startswith("verify_"):
                     continue  # open-world: timed by the network, not by us
-                await server_calls(plain, name, args, 1)  # first call: imports and catalogue loads
-                await server_calls(cached_server, name, args, 1)
-                results[f"{name}/{size}"] = {"uncached": stats(await server_calls(plain, name, args, n)),
-                                             "cached": stats(await server_calls(cached_server, name, args, n)),
-                                             "client": stats(await timed_calls(client, name, args, n))}
+                await timed_calls(plain.call_tool, name, args, 1)  # first call: imports and catalogue loads
+                await timed_calls(cached_server.call_tool, name, args, 1)
+                results[f"{name}/{size}"] = {"uncached": stats(await timed_calls(plain.call_tool, name, args, n)),
+                                             "cached": stats(await timed_calls(cached_server.call_tool, name, args, n)),
+                                             "client": stats(await timed_calls(client.call_tool, name, args, n))}
     return results
 
 
 async def over_stdio(n: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with Client(BASE_STDIO) as base:
-        await timed_calls(base, *ECHO, 3)
-        results["baseline_echo"] = stats(await timed_calls(base, *ECHO, n))
+        await timed_calls(base.call_tool, *ECHO, 3)
+        results["baseline_echo"] = stats(await timed_calls(base.call_tool, *ECHO, n))
     async with Client(OURS_STDIO) as ours:
         for size, calls in (("small", SMALL), ("large", LARGE)):
             for name, args in calls.items():
                 if name.startswith("verify_"):
                     continue
-                await timed_calls(ours, name, args, 1)
-                results[f"{name}/{size}"] = stats(await timed_calls(ours, name, args, n))
+                await timed_calls(ours.call_tool, name, args, 1)
+                results[f"{name}/{size}"] = stats(await timed_calls(ours.call_tool, name, args, n))
     return results
 
 
 def _spawn(argv: list[str], port: int) -> subprocess.Popen:
+    from tests.servers import wait_http
+
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            httpx.post(f"http://127.0.0.1:{port}/mcp", timeout=1)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{argv} did not start")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/mcp", 20, proc)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc
 
 
 def http_throughput(calls: int) -> dict[str, Any]:

@@ -38,18 +38,27 @@ def stop_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+def _output(proc: subprocess.Popen, log: Path | None) -> str:
+    if log is not None:
+        return log.read_text()[-3000:]
+    if proc.poll() is not None and proc.stderr is not None:  # a pipe is only read once the process has ended
+        return str(proc.stderr.read())[-3000:]
+    return ""
+
+
 def wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path | None = None) -> None:
+    """Until `url` answers below 500; fail with the process's output if it exits or the time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited {proc.returncode}\n{log.read_text()[-3000:] if log else ''}")
+            raise RuntimeError(f"{url}: process exited {proc.returncode}\n{_output(proc, log)}")
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer in {timeout} s\n{log.read_text()[-3000:] if log else ''}")
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in {timeout} s\n{_output(proc, log)}")
 
 
 def postgres_bin() -> Path | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.servers import free_port, stop_group
+from tests.servers import free_port, stop_group, wait_http
 
 TOKEN = "t0k3n-for-tests-0123456789abcdef"
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -32,15 +31,7 @@ def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
 
 
 def wait_healthy(port: int, proc: subprocess.Popen) -> None:
-    for _ in range(150):
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read())
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
+    wait_http(f"http://127.0.0.1:{port}/healthz", 15, proc)
 
 
 @pytest.mark.parametrize(("args", "env", "message"), [
