@@ -28,6 +28,7 @@ def quote(value: str) -> str:
 
 
 _TOKEN = re.compile(r'\s*(?:(#[^\n]*)|("(?:[^"\\\n]|\\.)*")|([A-Za-z_][A-Za-z0-9_]*)|(-?[0-9][0-9.eE+-]*)|([{}:<>,;]))')
+_END = re.compile(r"\s*\Z")
 _UNESCAPE = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
 
 
@@ -53,7 +54,7 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
     tokens: list[tuple[str, Any]] = []
     pos = 0
     while pos < len(text):
-        if not text[pos:].strip():
+        if _END.match(text, pos):  # only whitespace left (no slice copy per token)
             break
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
