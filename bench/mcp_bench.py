@@ -26,7 +26,7 @@ from mcp import Client, StdioServerParameters
 from bench.calls import LARGE, SMALL
 from bench.planner_accuracy import search_speed
 from bench.raw_http_load import raw_load
-from server.app import build_server
+from ml_expert_mcp.server.app import build_server
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS_STDIO = StdioServerParameters(command=sys.executable, args=["-m", "server.cli", "serve"], cwd=str(ROOT))

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 from bench.shared_data import shared_data_dir
-from tools.distribution_strategy import SelectDistributionRequest, select_distribution_strategy
-from tools.layout_evaluation import evaluate
-from tools.model_arch import resolve_model
-from tools.training_context import build_context
-from tools.training_inputs import ClusterSpec, ModelSpec, TrainingSpec
-from tools.training_memory import GIB, device_total_gib, estimate_memory
+from ml_expert_mcp.tools.training.context import build_context
+from ml_expert_mcp.tools.training.evaluation import evaluate
+from ml_expert_mcp.tools.training.inputs import ClusterSpec, ModelSpec, TrainingSpec
+from ml_expert_mcp.tools.training.memory import GIB, device_total_gib, estimate_memory
+from ml_expert_mcp.tools.training.model_arch import resolve_model
+from ml_expert_mcp.tools.training.strategy import SelectDistributionRequest, select_distribution_strategy
 
 PRECISION = {"pure_bf16": "bf16", "amp_bf16": "amp_bf16", "fp32": "fp32"}
 OPTIMIZER = {"adamw": "adamw", "sgd": "sgd_momentum"}

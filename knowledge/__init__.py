@@ -7,7 +7,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from knowledge.schema import GpuSpec, InstanceType, KnowledgeNode, ModelPreset
+from ml_expert_mcp.knowledge.schema import GpuSpec, InstanceType, KnowledgeNode, ModelPreset
 
 __all__ = ["framework_nodes", "gpu_catalog", "instance_catalog", "model_catalog", "node_index", "KnowledgeNode",
            "GpuSpec", "InstanceType", "ModelPreset"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from probes.http_json import get_text
-from probes.targets import check_target
-from tools.mlflow_check import MLflowVerification, Probe, VerifyMLflowRequest, compare
+from ml_expert_mcp.probes.http_json import get_text
+from ml_expert_mcp.probes.targets import check_target
+from ml_expert_mcp.tools.common.tool import tool
+from ml_expert_mcp.tools.mlops.check import MLflowVerification, Probe, VerifyMLflowRequest, compare
 
 __all__ = ["VerifyMLflowRequest", "MLflowVerification", "verify_mlflow_server"]
 
@@ -21,8 +22,12 @@ async def _get(client: httpx.AsyncClient, url: str, path: str) -> tuple[Probe, s
     return Probe(path=path, status=status, detail=detail), text
 
 
+@tool("Verify a running MLflow server", open_world=True)
 async def verify_mlflow_server(req: VerifyMLflowRequest) -> MLflowVerification:
-    """GET /health, /version, /api/2.0/mlflow/experiments/search (anonymous) and, if asked, /metrics."""
+    """Probe a tracking server (health, version, REST API, auth, /metrics) and report whether it matches a design.
+    Contacts the given URL.
+    """
+    # GET /health, /version, /api/2.0/mlflow/experiments/search (anonymous) and, if asked, /metrics.
     await check_target(req.tracking_uri, "tracking_uri")
     base = req.tracking_uri.rstrip("/")
     probes: list[Probe] = []

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from tools.errors import PlanInputError
+from ml_expert_mcp.tools.common.errors import PlanInputError
 
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data", "instance-data.ec2.internal"})
 

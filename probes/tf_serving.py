@@ -6,15 +6,20 @@ from urllib.parse import quote
 
 import httpx
 
-from probes.http_json import get_json
-from probes.targets import check_target
-from tools.tf_serving_check import TFServingVerification, VerifyTFServingRequest, compare
+from ml_expert_mcp.probes.http_json import get_json
+from ml_expert_mcp.probes.targets import check_target
+from ml_expert_mcp.tools.common.tool import tool
+from ml_expert_mcp.tools.serving.check import TFServingVerification, VerifyTFServingRequest, compare
 
 __all__ = ["VerifyTFServingRequest", "TFServingVerification", "verify_tf_serving"]
 
 
+@tool("Verify a running TensorFlow Serving", open_world=True)
 async def verify_tf_serving(req: VerifyTFServingRequest) -> TFServingVerification:
-    """GET /v1/models/NAME, /v1/models/NAME/labels/LABEL for each planned label, and /v1/models/NAME/metadata."""
+    """Read a TF Serving REST API (model status, labels, metadata) and report whether served versions and labels match
+    a plan. Contacts the given URL.
+    """
+    # GET /v1/models/NAME, /v1/models/NAME/labels/LABEL for each planned label, and /v1/models/NAME/metadata.
     await check_target(req.base_url, "base_url")
     base = f"{req.base_url.rstrip('/')}/v1/models/{quote(req.model_name, safe='')}"
     errors: list[str] = []

@@ -9,8 +9,8 @@ from mcp.types import EmptyResult, SetLevelRequestParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from server import completions, prompts, resources
-from server.tool_catalogue import ToolCatalogue
+from ml_expert_mcp.server import completions, prompts, resources
+from ml_expert_mcp.server.tool_catalogue import ToolCatalogue
 
 CACHE_SIZE = 256  # deterministic results kept per tool (LRU)
 SERVER_NAME = "ml-expert"

@@ -10,7 +10,7 @@ from typing import Any
 
 def _serve(args: argparse.Namespace) -> int:
     if args.http:
-        from server.http_app import HttpOptions, StartupRefused, load_token, serve_http
+        from ml_expert_mcp.server.http_app import HttpOptions, StartupRefused, load_token, serve_http
 
         try:
             options = HttpOptions(host=args.host, port=args.port, token=load_token(args.token_file),
@@ -21,14 +21,14 @@ def _serve(args: argparse.Namespace) -> int:
             print(err.code, file=sys.stderr)
             return 2
         return 0
-    from server.app import build_server
+    from ml_expert_mcp.server.app import build_server
 
     build_server().run("stdio")
     return 0
 
 
 def _tools(_: argparse.Namespace) -> int:
-    from server.registry import TOOLS
+    from ml_expert_mcp.server.registry import TOOLS
 
     for t in TOOLS:
         print(f"{t.name:30} {t.description}")
@@ -38,7 +38,7 @@ def _tools(_: argparse.Namespace) -> int:
 async def _call_in_process(name: str, arguments: dict[str, Any]) -> tuple[bool, Any]:
     from mcp import Client
 
-    from server.app import build_server
+    from ml_expert_mcp.server.app import build_server
 
     async with Client(build_server()) as client:
         result = await client.call_tool(name, arguments)
@@ -50,7 +50,7 @@ async def _call_in_process(name: str, arguments: dict[str, Any]) -> tuple[bool, 
 def _call(args: argparse.Namespace) -> int:
     import anyio
 
-    from server.registry import tool_names
+    from ml_expert_mcp.server.registry import tool_names
 
     if args.tool not in tool_names():
         print(f"error: unknown tool {args.tool!r}; accepted: {', '.join(tool_names())}", file=sys.stderr)

@@ -10,19 +10,19 @@ MAX_VALUES = 100  # the protocol's cap per response
 
 
 def _node_ids() -> list[str]:
-    from knowledge import node_index
+    from ml_expert_mcp.knowledge import node_index
 
     return list(node_index())
 
 
 def _models() -> list[str]:
-    from knowledge import model_catalog
+    from ml_expert_mcp.knowledge import model_catalog
 
     return list(model_catalog())
 
 
 def _gpus() -> list[str]:
-    from knowledge import gpu_catalog
+    from ml_expert_mcp.knowledge import gpu_catalog
 
     return list(gpu_catalog())
 

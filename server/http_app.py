@@ -101,7 +101,7 @@ class BearerTokenMiddleware:
 
 
 def build_http_app(options: HttpOptions) -> ASGIApp:
-    from server.app import build_server
+    from ml_expert_mcp.server.app import build_server
 
     check_exposure(options)
     app: ASGIApp = build_server().streamable_http_app(

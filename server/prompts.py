@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from prompts import render
+from ml_expert_mcp.prompts import render
 
 
 def plan_distributed_training(

@@ -1,81 +1,74 @@
-"""The tool catalogue: one entry per tool, naming the request model, the plan function and its MCP metadata."""
+"""The tool registry: the marked planner functions, in the order tools/list shows them.
+
+Imported on the first tools/call (server.tool_catalogue), never at start-up: importing the planners builds their
+pydantic models. Each tool's name, title and description come from its function (tools.common.tool).
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import import_module
 from typing import Any
+
+from ml_expert_mcp.probes.mlflow_server import verify_mlflow_server
+from ml_expert_mcp.probes.tf_serving import verify_tf_serving
+from ml_expert_mcp.tools.common.tool import request_model, tool_mark
+from ml_expert_mcp.tools.frameworks.recommend import recommend_framework
+from ml_expert_mcp.tools.frameworks.search import search_knowledge
+from ml_expert_mcp.tools.mlops.platform import design_mlflow_platform
+from ml_expert_mcp.tools.sagemaker.endpoint import plan_sagemaker_endpoint
+from ml_expert_mcp.tools.sagemaker.job import plan_sagemaker_job
+from ml_expert_mcp.tools.serving.tf_serving import plan_tf_serving
+from ml_expert_mcp.tools.training.estimate import estimate_training_memory
+from ml_expert_mcp.tools.training.pytorch import plan_pytorch_training
+from ml_expert_mcp.tools.training.strategy import select_distribution_strategy
+from ml_expert_mcp.tools.training.tensorflow import plan_tf_training
+
+FUNCTIONS: tuple[Callable[..., Any], ...] = (
+    search_knowledge,
+    recommend_framework,
+    estimate_training_memory,
+    select_distribution_strategy,
+    plan_pytorch_training,
+    plan_tf_training,
+    plan_tf_serving,
+    verify_tf_serving,
+    plan_sagemaker_job,
+    plan_sagemaker_endpoint,
+    design_mlflow_platform,
+    verify_mlflow_server,
+)
 
 
 @dataclass(frozen=True)
-class ToolEntry:
-    name: str
-    title: str
-    description: str
-    module: str  # dotted module holding the request model and the function (tools.* pure, probes.* HTTP)
-    request: str
-    function: str
-    open_world: bool = False
+class Tool:
+    """One tool as the server sees it, read off its function."""
 
-    def load(self) -> tuple[type, Callable[[Any], Any]]:
-        mod = import_module(self.module)
-        return getattr(mod, self.request), getattr(mod, self.function)
+    function: Callable[..., Any]
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+    @property
+    def title(self) -> str:
+        return tool_mark(self.function).title
+
+    @property
+    def open_world(self) -> bool:
+        return tool_mark(self.function).open_world
+
+    @property
+    def description(self) -> str:
+        return " ".join(inspect.cleandoc(self.function.__doc__ or "").split())
+
+    @property
+    def request(self) -> type:
+        return request_model(self.function)
 
 
-TOOLS: tuple[ToolEntry, ...] = (
-    ToolEntry("search_knowledge", "Search the ML knowledge base",
-              "Find framework-tree nodes (TF, PyTorch, MLflow, Kubeflow, SageMaker...) by keywords; says which are "
-              "deprecated and what replaced them. Call first when a question names a tool or API.",
-              "tools.knowledge_search", "SearchKnowledgeRequest", "search_knowledge"),
-    ToolEntry("recommend_framework", "Recommend an ML framework",
-              "Rank frameworks (PyTorch, Lightning, TensorFlow/Keras, JAX, Transformers, scikit-learn, XGBoost) for a "
-              "task, scale, deployment targets and team, with points for and against.",
-              "tools.framework_selection", "RecommendFrameworkRequest", "recommend_framework"),
-    ToolEntry("estimate_training_memory", "Estimate per-GPU training memory",
-              "Per-GPU memory breakdown and fit verdict for a model, precision, optimizer and parallel layout "
-              "(DP/TP/PP/CP, ZeRO/FSDP, offload, checkpointing). Use to check one given layout.",
-              "tools.memory_estimate", "EstimateTrainingMemoryRequest", "estimate_training_memory"),
-    ToolEntry("select_distribution_strategy", "Select a distribution strategy",
-              "Search every valid layout (DDP, FSDP, ZeRO, TP x PP x DP x CP, micro-batch, checkpointing, offload) "
-              "for a model on a cluster; ranked by predicted throughput with launch command and config.",
-              "tools.distribution_strategy", "SelectDistributionRequest", "select_distribution_strategy"),
-    ToolEntry("plan_pytorch_training", "Plan a PyTorch training run",
-              "Micro-batch, accumulation, AMP dtype, DataLoader, torch.compile/TF32/fused AdamW, LR warm-up + cosine "
-              "and the distribution plan for PyTorch (FSDP2/DDP).",
-              "tools.pytorch_training", "PlanPyTorchTrainingRequest", "plan_pytorch_training"),
-    ToolEntry("plan_tf_training", "Plan a TensorFlow training run",
-              "tf.distribute strategy, Keras mixed-precision policy, tf.data pipeline (cache, shuffle, AUTOTUNE), XLA, "
-              "batch and LR schedule, TF_CONFIG per worker.",
-              "tools.tf_training", "PlanTFTrainingRequest", "plan_tf_training"),
-    ToolEntry("plan_tf_serving", "Plan a TensorFlow Serving deployment",
-              "Batching (max_batch_size, timeout, threads) from a latency curve and a p95/p99 SLA, replicas, "
-              "models.config with version labels, batching and monitoring configs, command line, Kubernetes "
-              "manifests (Deployment, Service, HPA, PDB) and a canary plan.",
-              "tools.tf_serving", "PlanTFServingRequest", "plan_tf_serving"),
-    ToolEntry("verify_tf_serving", "Verify a running TensorFlow Serving",
-              "Read a TF Serving REST API (model status, labels, metadata) and report whether the served versions "
-              "and labels match a plan. Contacts the given URL.",
-              "probes.tf_serving", "VerifyTFServingRequest", "verify_tf_serving", open_world=True),
-    ToolEntry("plan_sagemaker_job", "Plan a SageMaker training job",
-              "Cheapest ml.* instance type and count the training plan fits on within time and cost limits, with "
-              "the CreateTrainingJob request (spot, checkpoints, input mode, volume), ModelTrainer v3 code, cost and "
-              "time, and an optional tuning job. Requests are validated against botocore's model.",
-              "tools.sagemaker_job", "PlanSageMakerJobRequest", "plan_sagemaker_job"),
-    ToolEntry("plan_sagemaker_endpoint", "Plan a SageMaker endpoint",
-              "Instance type and count for a latency SLA (or serverless/async), with CreateModel, "
-              "CreateEndpointConfig, CreateEndpoint and target-tracking autoscaling requests, validated by botocore.",
-              "tools.sagemaker_endpoint", "PlanSageMakerEndpointRequest", "plan_sagemaker_endpoint"),
-    ToolEntry("design_mlflow_platform", "Design an MLflow platform",
-              "MLflow 3 tracking server sized from the load: the mlflow server command, stores, auth, docker-compose "
-              "or Kubernetes manifests with secrets referenced, storage lifecycle, alias-based promotion script and CI "
-              "workflow, Prometheus metrics and alerts.",
-              "tools.mlflow_platform", "DesignMLflowRequest", "design_mlflow_platform"),
-    ToolEntry("verify_mlflow_server", "Verify a running MLflow server",
-              "Probe a tracking server (health, version, REST API, auth, /metrics) and report whether it matches a "
-              "design. Contacts the given URL.",
-              "probes.mlflow_server", "VerifyMLflowRequest", "verify_mlflow_server", open_world=True),
-)
+TOOLS: tuple[Tool, ...] = tuple(Tool(fn) for fn in FUNCTIONS)
 
 
 def tool_names() -> list[str]:

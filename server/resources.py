@@ -8,14 +8,14 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 
 def knowledge_index() -> str:
-    from knowledge import framework_nodes
+    from ml_expert_mcp.knowledge import framework_nodes
 
     rows = [{"id": n.id, "title": n.title, "parent": n.parent, "status": n.status} for n in framework_nodes()]
     return json.dumps(rows, separators=(",", ":"))
 
 
 def knowledge_node(node_id: str) -> str:
-    from knowledge import node_index
+    from ml_expert_mcp.knowledge import node_index
 
     node = node_index().get(node_id)
     if node is None:
@@ -24,12 +24,12 @@ def knowledge_node(node_id: str) -> str:
 
 
 def gpu_catalogue() -> str:
-    from knowledge import gpu_catalog
+    from ml_expert_mcp.knowledge import gpu_catalog
 
     return json.dumps([g.model_dump(mode="json", exclude_none=True) for g in gpu_catalog().values()], separators=(",", ":"))
 
 
 def model_catalogue() -> str:
-    from knowledge import model_catalog
+    from ml_expert_mcp.knowledge import model_catalog
 
     return json.dumps([m.model_dump(mode="json", exclude_none=True) for m in model_catalog().values()], separators=(",", ":"))

@@ -18,7 +18,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from tools.errors import PlanInputError
+from ml_expert_mcp.tools.common.errors import PlanInputError
 
 
 def format_validation_error(err: ValidationError) -> str:

@@ -13,8 +13,6 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
-from server.registry import TOOLS
-
 
 class ToolCatalogue:
     def __init__(self, mcp: MCPServer, cache_size: int) -> None:
@@ -24,11 +22,12 @@ class ToolCatalogue:
 
     def ensure_registered(self) -> dict[str, frozenset[str]]:
         if self.accepted is None:
-            from server.tool_adapter import mcp_tool_function
+            from ml_expert_mcp.server.registry import TOOLS
+            from ml_expert_mcp.server.tool_adapter import mcp_tool_function
 
             accepted = {}
             for entry in TOOLS:
-                request_model, plan = entry.load()
+                request_model, plan = entry.request, entry.function
                 self.mcp.add_tool(
                     mcp_tool_function(entry.name, request_model, plan, self.cache_size), name=entry.name,
                     title=entry.title, description=entry.description,

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from ml_expert_mcp.tools.common.aws import check_request
+from ml_expert_mcp.tools.mlops.platform import DesignMLflowRequest, design_mlflow_platform
+from ml_expert_mcp.tools.sagemaker.job import plan_sagemaker_job
 from tests.test_sagemaker import job_request
-from tools.aws_requests import check_request
-from tools.mlflow_platform import DesignMLflowRequest, design_mlflow_platform
-from tools.sagemaker_job import plan_sagemaker_job
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from server.app import build_server
-from server.registry import tool_names
+from ml_expert_mcp.server.app import build_server
+from ml_expert_mcp.server.registry import tool_names
 from tests.schema_strategy import from_schema
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))

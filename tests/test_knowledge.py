@@ -7,8 +7,8 @@ from importlib import resources
 
 import pytest
 
-from knowledge import framework_files, framework_nodes, gpu_catalog, model_catalog, node_index
-from knowledge.schema import GpuSpec, KnowledgeNode, ModelPreset
+from ml_expert_mcp.knowledge import framework_files, framework_nodes, gpu_catalog, model_catalog, node_index
+from ml_expert_mcp.knowledge.schema import GpuSpec, KnowledgeNode, ModelPreset
 
 SEED_TREES = ["tensorflow", "tensorflow.keras", "tensorflow.data", "tensorflow.serving", "tensorflow.lite", "tensorflow.js",
               "tfx", "tfx.examplegen", "tfx.bulkinferrer", "tfx.monitoring", "pytorch", "pytorch.torchscript",

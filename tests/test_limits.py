@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from mcp import Client
 
-from server.app import build_server
+from ml_expert_mcp.server.app import build_server
+from ml_expert_mcp.tools.serving.tf_serving import PlanTFServingRequest, plan_tf_serving
+from ml_expert_mcp.tools.training.strategy import SelectDistributionRequest, select_distribution_strategy
 from tests.schema_walk import unbounded
-from tools.distribution_strategy import SelectDistributionRequest, select_distribution_strategy
-from tools.tf_serving import PlanTFServingRequest, plan_tf_serving
 
 
 @pytest.mark.anyio

@@ -11,10 +11,10 @@ import yaml
 from compose_spec import PyCompose
 from mcp import Client
 
-from server.app import build_server
-from tools.aws_requests import check_request
-from tools.k8s_manifests import KUBERNETES_VERSION
-from tools.mlflow_platform import DesignMLflowRequest, design_mlflow_platform
+from ml_expert_mcp.server.app import build_server
+from ml_expert_mcp.tools.common.aws import check_request
+from ml_expert_mcp.tools.common.k8s import KUBERNETES_VERSION
+from ml_expert_mcp.tools.mlops.platform import DesignMLflowRequest, design_mlflow_platform
 
 SECRETS = ("PGPASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY", "AWS_SECRET_ACCESS_KEY",
            "AWS_ACCESS_KEY_ID", "MLFLOW_BACKEND_STORE_URI", "AZURE_STORAGE_CONNECTION_STRING")

@@ -18,9 +18,9 @@ import pytest
 from mcp import Client
 from mlflow import MlflowClient
 
-from server.app import build_server
+from ml_expert_mcp.server.app import build_server
+from ml_expert_mcp.tools.mlops.platform import DesignMLflowRequest, design_mlflow_platform
 from tests.servers import free_port, mlflow_server, moto_s3, postgres
-from tools.mlflow_platform import DesignMLflowRequest, design_mlflow_platform
 
 pytestmark = pytest.mark.slow
 

@@ -12,11 +12,11 @@ from botocore.validate import ParamValidator
 from mcp import Client
 from moto import mock_aws
 
-from knowledge import gpu_catalog, instance_catalog
-from server.app import build_server
-from tools.aws_requests import _service_model, check_request
-from tools.sagemaker_endpoint import PlanSageMakerEndpointRequest, plan_sagemaker_endpoint
-from tools.sagemaker_job import PlanSageMakerJobRequest, plan_sagemaker_job
+from ml_expert_mcp.knowledge import gpu_catalog, instance_catalog
+from ml_expert_mcp.server.app import build_server
+from ml_expert_mcp.tools.common.aws import _service_model, check_request
+from ml_expert_mcp.tools.sagemaker.endpoint import PlanSageMakerEndpointRequest, plan_sagemaker_endpoint
+from ml_expert_mcp.tools.sagemaker.job import PlanSageMakerJobRequest, plan_sagemaker_job
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-gpu-py312"

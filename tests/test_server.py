@@ -15,8 +15,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from bench.calls import SMALL
-from server.app import build_server
-from server.registry import TOOLS, tool_names
+from ml_expert_mcp.server.app import build_server
+from ml_expert_mcp.server.registry import TOOLS, tool_names
 
 MODES = ["auto", "legacy"]
 CALLS = SMALL  # one realistic call per tool, shared with the benchmarks

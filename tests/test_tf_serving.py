@@ -18,11 +18,11 @@ from mcp import Client
 from pydantic import ValidationError
 from tensorflow_serving.config import model_server_config_pb2
 
-from server.app import build_server
-from tools import text_proto
-from tools.k8s_manifests import KUBERNETES_VERSION
-from tools.serving_latency import capacity, estimated_curve, measured_curve, operating_point
-from tools.tf_serving import PlanTFServingRequest, plan_tf_serving
+from ml_expert_mcp.server.app import build_server
+from ml_expert_mcp.tools.common.k8s import KUBERNETES_VERSION
+from ml_expert_mcp.tools.serving import text_proto
+from ml_expert_mcp.tools.serving.latency import capacity, estimated_curve, measured_curve, operating_point
+from ml_expert_mcp.tools.serving.tf_serving import PlanTFServingRequest, plan_tf_serving
 
 CURVE = [{"batch_size": 1, "latency_ms": 5}, {"batch_size": 8, "latency_ms": 8}, {"batch_size": 32, "latency_ms": 20}]
 
@@ -92,7 +92,7 @@ def test_padding_to_allowed_sizes_costs_execution_time() -> None:
 
 
 def test_estimated_curve_by_hand() -> None:
-    from knowledge import gpu_catalog
+    from ml_expert_mcp.knowledge import gpu_catalog
 
     t4 = gpu_catalog()["T4"]
     curve, notes = estimated_curve(4e9, 25e6, 2, 8, t4, "fp16")

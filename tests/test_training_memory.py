@@ -8,9 +8,9 @@ import statistics
 import pytest
 
 from bench.planner_accuracy import h100_rows, h100_spec, memory_accuracy
-from tools.model_arch import resolve_model
-from tools.training_inputs import ModelSpec
-from tools.training_memory import GIB, estimate_memory
+from ml_expert_mcp.tools.training.inputs import ModelSpec
+from ml_expert_mcp.tools.training.memory import GIB, estimate_memory
+from ml_expert_mcp.tools.training.model_arch import resolve_model
 
 
 def test_parameter_counts_match_published_sizes() -> None:
@@ -52,7 +52,7 @@ def test_activation_formula_of_korthikanti() -> None:
     # Korthikanti et al. 2022 eq. (2) with t-way TP + SP and selective recompute: 34*s*b*h/t bytes per layer.
     # Our Megatron-style count for a GPT layer: 10h (norms, linear inputs, dropout masks) + 2*(3h + 2h) (attention)
     # + 2*2*4h (GELU MLP) = 36h, i.e. within 6 % of 34h.
-    from tools.training_memory import activation_bytes_per_token_layer
+    from ml_expert_mcp.tools.training.memory import activation_bytes_per_token_layer
 
     arch = resolve_model(ModelSpec(preset="gpt3-175b"))
     per_token = activation_bytes_per_token_layer(arch, "megatron", tp=8, sp=True, attention="sdpa", seq=2048,

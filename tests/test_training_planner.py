@@ -7,13 +7,13 @@ import time
 import pytest
 
 from bench.planner_accuracy import published_accuracy
-from tools.distribution_strategy import SelectDistributionRequest, select_distribution_strategy
-from tools.errors import PlanInputError
-from tools.memory_estimate import EstimateTrainingMemoryRequest, estimate_training_memory
-from tools.pytorch_training import PlanPyTorchTrainingRequest, plan_pytorch_training
-from tools.step_time import ring_seconds
-from tools.tf_training import PlanTFTrainingRequest, plan_tf_training
-from tools.training_inputs import ClusterSpec, Layout, ModelSpec, TrainingSpec
+from ml_expert_mcp.tools.common.errors import PlanInputError
+from ml_expert_mcp.tools.training.estimate import EstimateTrainingMemoryRequest, estimate_training_memory
+from ml_expert_mcp.tools.training.inputs import ClusterSpec, Layout, ModelSpec, TrainingSpec
+from ml_expert_mcp.tools.training.pytorch import PlanPyTorchTrainingRequest, plan_pytorch_training
+from ml_expert_mcp.tools.training.step_time import ring_seconds
+from ml_expert_mcp.tools.training.strategy import SelectDistributionRequest, select_distribution_strategy
+from ml_expert_mcp.tools.training.tensorflow import PlanTFTrainingRequest, plan_tf_training
 
 
 def test_published_runs_fit_and_throughput_is_close(shared_data) -> None:

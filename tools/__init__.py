@@ -1,1 +1,5 @@
-"""Deterministic optimizer modules: pydantic request in, pydantic plan out. No MCP, no I/O, no clock."""
+"""Deterministic planners, one subpackage per domain: pydantic request in, pydantic plan out; no MCP, no I/O.
+
+Dependencies between domains go one way only and are named in each package's docstring; what several share
+lives in `common`.
+"""

@@ -1,0 +1,1 @@
+"""Frameworks: knowledge-base search and framework recommendation. Depends on common and the knowledge data only."""

@@ -1,0 +1,237 @@
+"""plan_sagemaker_endpoint: instance type and count for a latency SLA, the hosting requests and autoscaling.
+
+Capacity per instance comes from the same queueing model as TF Serving (`ml_expert_mcp.tools.serving.latency`), with no
+server-side batching: each GPU (or the whole CPU instance) serves one request at a time. The target for
+SageMakerVariantInvocationsPerInstance (a per-minute metric) is that capacity x (1 - headroom) x 60.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from ml_expert_mcp.knowledge import InstanceType, gpu_catalog, instance_catalog
+from ml_expert_mcp.tools.common.aws import require_valid
+from ml_expert_mcp.tools.common.bounded import ShortStr
+from ml_expert_mcp.tools.common.errors import PlanInputError
+from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.tool import tool
+from ml_expert_mcp.tools.sagemaker.inputs import (
+    IMAGE_URI_PATTERN,
+    JOB_NAME_PATTERN,
+    S3_URI_PATTERN,
+    AwsPlacement,
+    require_priced_region,
+)
+from ml_expert_mcp.tools.serving.inputs import LatencySLA, ModelCost
+from ml_expert_mcp.tools.serving.latency import LatencyCurve, capacity, cost_curve, operating_point
+
+__all__ = ["PlanSageMakerEndpointRequest", "SageMakerEndpointPlan", "plan_sagemaker_endpoint"]
+
+SERVERLESS_MAX_AVERAGE_RPS = 0.5  # sparse traffic: idle most of the time, so paying per request wins
+SERVERLESS_MAX_CONCURRENCY = 200
+SCALE_IN_COOLDOWN_S = 300
+SCALE_OUT_COOLDOWN_S = 60
+
+
+class EndpointTraffic(StrictModel):
+    peak_rps: float = Field(ge=0.001, le=1e6, description="Peak invocations per second.")
+    average_rps: float = Field(ge=0.001, le=1e6, description="Average invocations per second.")
+    payload_kb: float = Field(default=10, ge=0.001, le=6144, description="Request payload, KB (real-time limit 6 MB).")
+
+    @model_validator(mode="after")
+    def _order(self) -> EndpointTraffic:
+        if self.average_rps > self.peak_rps:
+            raise ValueError("traffic.average_rps: must not exceed traffic.peak_rps")
+        return self
+
+
+class EndpointOptions(StrictModel):
+    serverless: Literal["auto", "never", "always"] = Field(default="auto", description="auto: serverless when traffic is sparse.")
+    multi_model: bool = Field(default=False, description="Multi-model endpoint (model_data_url is a prefix of model.tar.gz files).")
+    async_output_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="Async inference: where results go.")
+    data_capture_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="Capture requests/responses here.")
+    capture_percent: int = Field(default=20, ge=1, le=100, description="Share of requests captured.")
+    headroom: float = Field(default=0.3, ge=0, le=0.9, description="Share of SLA capacity kept free at peak.")
+    min_instances: int = Field(default=2, ge=1, le=100, description="Floor (2 spreads over availability zones).")
+    instance_type: str | None = Field(max_length=256, default=None, description="Force an instance type (the measured latency's).")
+
+
+class PlanSageMakerEndpointRequest(StrictModel):
+    name: str = Field(max_length=256, pattern=JOB_NAME_PATTERN, description="Base name for model, endpoint config and endpoint.")
+    image_uri: str = Field(max_length=2048, pattern=IMAGE_URI_PATTERN, description="Inference container image in ECR.")
+    model_data_url: str = Field(max_length=2048, pattern=S3_URI_PATTERN, description="model.tar.gz on S3 (prefix for multi-model).")
+    aws: AwsPlacement = Field(description="Region, role, KMS, VPC, isolation.")
+    traffic: EndpointTraffic = Field(description="Peak/average invocations per second, payload size.")
+    sla: LatencySLA = Field(description="Latency target and percentile.")
+    cost: ModelCost = Field(description="Measured latency on options.instance_type, or FLOPs and parameters.")
+    options: EndpointOptions = Field(default_factory=EndpointOptions, description="Serverless, multi-model, async, capture.")
+    environment: dict[ShortStr, ShortStr] = Field(default_factory=dict, max_length=50, description="Container environment.")
+
+
+class EndpointCandidate(BaseModel):
+    instance_type: str
+    instances_at_peak: int | None
+    usd_per_hour_at_peak: float | None
+    sla_capacity_rps_per_instance: float | None
+    rejected: str | None
+
+
+class SageMakerEndpointPlan(BaseModel):
+    kind: str = Field(description="real-time, serverless or async.")
+    instance_type: str | None
+    initial_instances: int | None
+    instances_at_peak: int | None
+    max_instances: int | None
+    sla_capacity_rps_per_instance: float | None = Field(description="Invocations/s per instance within the SLA.")
+    predicted_latency_ms_at_peak: float | None
+    invocations_per_instance_target: float | None = Field(description="Target tracking value, invocations per instance per minute.")
+    usd_per_hour_at_peak: float | None
+    usd_per_month_at_average: float | None = Field(description="730 h at the instance count the average load needs (floor applied).")
+    candidates: list[EndpointCandidate]
+    create_model: dict[str, Any]
+    create_endpoint_config: dict[str, Any]
+    create_endpoint: dict[str, Any]
+    register_scalable_target: dict[str, Any] | None
+    put_scaling_policy: dict[str, Any] | None
+    reasoning: list[str]
+
+
+def _candidates(req: PlanSageMakerEndpointRequest) -> list[InstanceType]:
+    hosting = [i for i in instance_catalog().values() if i.hosting]
+    forced = req.options.instance_type
+    if forced:
+        match = [i for i in hosting if i.id == forced]
+        if not match:
+            raise PlanInputError("options.instance_type", f"{forced!r} is not a hosting type we price; accepted: "
+                                 + ", ".join(i.id for i in hosting))
+        return match
+    if req.cost.measured:
+        raise PlanInputError("options.instance_type", "a measured latency holds for one instance type: name it")
+    return hosting
+
+
+@tool("Plan a SageMaker endpoint")
+def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpointPlan:
+    """Instance type and count for a latency SLA (or serverless/async), with CreateModel, CreateEndpointConfig,
+    CreateEndpoint and autoscaling requests.
+    """
+    # Cheapest instance type/count meeting the SLA (or serverless), requests validated by botocore.
+    require_priced_region(req.aws.region)
+    o = req.options
+    p = 0.95 if req.sla.percentile == "p95" else 0.99
+    sla_s = req.sla.latency_ms / 1000
+    reasoning: list[str] = []
+    candidates: list[EndpointCandidate] = []
+    best: tuple[float, InstanceType, int, float, LatencyCurve] | None = None
+    for inst in _candidates(req):
+        curve, _ = cost_curve(req.cost, inst.vcpus, gpu_catalog()[inst.gpu] if inst.gpu else None)
+        weights_gib = req.cost.weight_bytes / 2**30
+        device_gib = gpu_catalog()[inst.gpu].usable_memory_gib if inst.gpu else inst.memory_gib * 0.5
+        if weights_gib > device_gib * 0.9:
+            candidates.append(EndpointCandidate(instance_type=inst.id, instances_at_peak=None, usd_per_hour_at_peak=None,
+                                                sla_capacity_rps_per_instance=None,
+                                                rejected=f"weights {weights_gib:.1f} GiB do not fit in {device_gib:.1f} GiB"))
+            continue
+        servers = max(1, inst.gpu_count)
+        cap = capacity(curve, 1, 0.0, (), 1, p, sla_s) * servers
+        if cap <= 0:
+            candidates.append(EndpointCandidate(instance_type=inst.id, instances_at_peak=None, usd_per_hour_at_peak=None,
+                                                sla_capacity_rps_per_instance=0.0,
+                                                rejected=f"one request takes {curve.at(1) * 1e3:.1f} ms, over the SLA"))
+            continue
+        count = max(o.min_instances, math.ceil(req.traffic.peak_rps / (cap * (1 - o.headroom)) - 1e-9))
+        price = (inst.hosting_usd_per_hour or 0) * count
+        candidates.append(EndpointCandidate(instance_type=inst.id, instances_at_peak=count,
+                                            usd_per_hour_at_peak=round(price, 3),
+                                            sla_capacity_rps_per_instance=round(cap, 3), rejected=None))
+        if best is None or (price, inst.id) < (best[0], best[1].id):
+            best = (price, inst, count, cap, curve)
+    candidates.sort(key=lambda c: (c.usd_per_hour_at_peak is None, c.usd_per_hour_at_peak or 0, c.instance_type))
+    serverless = o.serverless == "always" or (
+        o.serverless == "auto" and req.traffic.average_rps <= SERVERLESS_MAX_AVERAGE_RPS and not o.async_output_s3_uri
+        and not o.multi_model and (best is None or best[1].gpu is None))
+    kind = "async" if o.async_output_s3_uri else ("serverless" if serverless else "real-time")
+    if best is None and kind == "real-time":
+        raise PlanInputError("sla.latency_ms", "no instance type meets the SLA for one request: "
+                             + "; ".join(f"{c.instance_type}: {c.rejected}" for c in candidates[:4]))
+    model_name, config_name, endpoint_name = req.name, f"{req.name}-config"[:63], req.name
+    container: dict[str, Any] = {"Image": req.image_uri, "ModelDataUrl": req.model_data_url,
+                                 "Environment": dict(req.environment)}
+    if o.multi_model:
+        container["Mode"] = "MultiModel"
+    create_model: dict[str, Any] = {"ModelName": model_name, "ExecutionRoleArn": req.aws.role_arn,
+                                    "PrimaryContainer": container, "EnableNetworkIsolation": req.aws.network_isolation}
+    vpc = req.aws.vpc_config()
+    if vpc:
+        create_model["VpcConfig"] = vpc
+    variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": model_name}
+    config: dict[str, Any] = {"EndpointConfigName": config_name, "ProductionVariants": [variant]}
+    scalable = policy = None
+    inst_type = initial = at_peak = max_inst = None
+    cap_out = latency_out = target = hourly = monthly = None
+    if kind == "serverless":
+        memory = 6144 if req.cost.weight_bytes > 2**30 else 3072
+        concurrency = min(SERVERLESS_MAX_CONCURRENCY, max(1, math.ceil(req.traffic.peak_rps * (best[4].at(1) if best else 1.0) * 2)))
+        variant["ServerlessConfig"] = {"MemorySizeInMB": memory, "MaxConcurrency": concurrency}
+        reasoning.append(f"serverless: average {req.traffic.average_rps:g} rps <= {SERVERLESS_MAX_AVERAGE_RPS} rps, so "
+                         "instances would idle; cold starts (seconds) fall outside the SLA on the first requests")
+    else:
+        assert best is not None
+        price, inst, count, cap, curve = best
+        planned = cap * (1 - o.headroom)
+        avg_count = max(o.min_instances, math.ceil(req.traffic.average_rps / planned - 1e-9))
+        max_inst = max(count, math.ceil(count * 1.5))
+        point = operating_point(curve, 1, 0.0, (), 1, req.traffic.peak_rps / count / max(1, inst.gpu_count), p)
+        inst_type, initial, at_peak, cap_out = inst.id, avg_count, count, round(cap, 3)
+        latency_out = round(point.latency_s * 1e3, 3)
+        target = round(planned * 60, 1)
+        hourly = round(price, 3)
+        monthly = round(avg_count * (inst.hosting_usd_per_hour or 0) * 730, 2)
+        variant.update({"InstanceType": inst.id, "InitialInstanceCount": avg_count, "InitialVariantWeight": 1.0})
+        resource_id = f"endpoint/{endpoint_name}/variant/AllTraffic"
+        scalable = {"ServiceNamespace": "sagemaker", "ResourceId": resource_id,
+                    "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+                    "MinCapacity": avg_count if o.min_instances <= avg_count else o.min_instances,
+                    "MaxCapacity": max_inst}
+        policy = {"PolicyName": f"{endpoint_name}-invocations-target"[:256], "ServiceNamespace": "sagemaker",
+                  "ResourceId": resource_id, "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+                  "PolicyType": "TargetTrackingScaling",
+                  "TargetTrackingScalingPolicyConfiguration": {
+                      "TargetValue": target,
+                      "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                      "ScaleInCooldown": SCALE_IN_COOLDOWN_S, "ScaleOutCooldown": SCALE_OUT_COOLDOWN_S}}
+        reasoning += [
+            f"{inst.id}: {cap:.1f} invocations/s per instance within the {req.sla.percentile} {req.sla.latency_ms:g} ms "
+            f"SLA ({max(1, inst.gpu_count)} model server(s), t(1) = {curve.at(1) * 1e3:.2f} ms, M/D/1 queue)",
+            f"planned at {1 - o.headroom:.0%} of that: {planned:.1f}/s, so {count} instances at the {req.traffic.peak_rps:g} "
+            f"rps peak and {avg_count} at the average; target tracking at {target:g} invocations per instance per minute",
+            f"cooldowns: scale out after {SCALE_OUT_COOLDOWN_S} s, in after {SCALE_IN_COOLDOWN_S} s (slow in, fast out)",
+        ]
+        if kind == "async":
+            config["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": o.async_output_s3_uri},
+                                              "ClientConfig": {"MaxConcurrentInvocationsPerInstance": max(1, inst.gpu_count) * 2}}
+            reasoning.append("async inference: requests queue in SageMaker and results land in S3")
+    if o.data_capture_s3_uri:
+        config["DataCaptureConfig"] = {"EnableCapture": True, "InitialSamplingPercentage": o.capture_percent,
+                                       "DestinationS3Uri": o.data_capture_s3_uri,
+                                       "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}
+        if req.aws.kms_key_id:
+            config["DataCaptureConfig"]["KmsKeyId"] = req.aws.kms_key_id
+    if req.aws.kms_key_id and kind != "serverless" and not instance_catalog()[inst_type or ""].local_nvme:
+        config["KmsKeyId"] = req.aws.kms_key_id
+    endpoint = {"EndpointName": endpoint_name, "EndpointConfigName": config_name}
+    require_valid("sagemaker", "CreateModel", create_model, "name")
+    require_valid("sagemaker", "CreateEndpointConfig", config, "options")
+    require_valid("sagemaker", "CreateEndpoint", endpoint, "name")
+    if scalable is not None and policy is not None:
+        require_valid("application-autoscaling", "RegisterScalableTarget", scalable, "options")
+        require_valid("application-autoscaling", "PutScalingPolicy", policy, "options")
+    return SageMakerEndpointPlan(
+        kind=kind, instance_type=inst_type, initial_instances=initial, instances_at_peak=at_peak,
+        max_instances=max_inst, sla_capacity_rps_per_instance=cap_out, predicted_latency_ms_at_peak=latency_out,
+        invocations_per_instance_target=target, usd_per_hour_at_peak=hourly, usd_per_month_at_average=monthly,
+        candidates=candidates[:10], create_model=create_model, create_endpoint_config=config,
+        create_endpoint=endpoint, register_scalable_target=scalable, put_scaling_policy=policy, reasoning=reasoning)

@@ -1,0 +1,192 @@
+"""Latency and capacity of one model-server replica under Poisson load, with or without server-side batching.
+
+Model (every step is written out so a test can redo it by hand):
+- Execution time of a batch of b examples, t(b), comes from a latency curve: measured points interpolated
+  linearly (never extrapolated past the largest measured batch), or estimated as a fixed cost plus a per-example
+  compute cost from the hardware catalogue.
+- The device runs one batch at a time (an accelerator serialises batches; on CPU all cores serve one batch).
+- A batch closes when it holds `max_batch` examples or `timeout` after its first request; under load it also
+  takes whatever queued while the previous batch ran. So at arrival rate lam (examples/s, Poisson) the batch size
+  is the fixed point b = min(max_batch, max(r + lam*timeout, lam*t(b))), r = examples per request, and batches
+  are padded up to the next allowed size before they run. Device busy fraction rho = lam*t(b_exec)/b.
+- Timeout-bound (lam*t(b) < r + lam*timeout): the first request of a batch waits fill = min(timeout,
+  (max_batch-r)/lam); the batch then finds the device busy with probability rho and waits a uniform residual of
+  one batch, so the p-quantile of that wait is t*max(0, 1-(1-p)/rho).
+- Device-bound (batches form while the device runs): no fill wait; a request waits the residual of the running
+  batch, p-quantile p*t.
+- At the cap (b = max_batch) full batches queue as M/D/1: mean Wq = rho*t/(2(1-rho)), tail taken as
+  P(W > w) = rho*exp(-w*rho/Wq), p-quantile (Wq/rho)*ln(rho/(1-p)) when rho > 1-p, else 0.
+- Latency at the percentile = fill + wait quantile + t(b_exec). Load fraction = lam / (max_batch/t(max_batch)),
+  the share of the replica's throughput ceiling in use. Network time outside the server is not included.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from ml_expert_mcp.knowledge import GpuSpec
+from ml_expert_mcp.tools.serving.inputs import BYTES_PER_PARAM, ModelCost
+
+# Assumptions for the estimated curve (a measured curve replaces all of them).
+CPU_CORE_PEAK_GFLOPS = 80.0  # 2.5 GHz x 32 FP32 FLOP/cycle (AVX2: 2 FMA units x 8 lanes x 2 FLOP)
+CPU_EFFICIENCY = 0.30  # share of peak an inference graph reaches on CPU
+CPU_MEMORY_GBPS_PER_CORE = 10.0
+GPU_EFFICIENCY = 0.35  # share of dense tensor peak at serving batch sizes
+GPU_FIXED_SECONDS = 1.0e-3  # kernel launches, host-device copies, session run
+CPU_FIXED_SECONDS = 0.3e-3
+ESTIMATE_MAX_BATCH = 512  # largest batch the estimated curve is trusted for
+
+
+@dataclass(frozen=True)
+class LatencyCurve:
+    batches: tuple[int, ...]  # increasing
+    seconds: tuple[float, ...]
+    source: str  # "measured" or "estimated"
+
+    @property
+    def max_batch(self) -> int:
+        return self.batches[-1]
+
+    def at(self, batch: float) -> float:
+        """t(batch): linear between points, flat below the first, proportional past the last (single point)."""
+        xs, ys = self.batches, self.seconds
+        if batch <= xs[0]:
+            return ys[0]
+        i = bisect_left(xs, batch)
+        if i == len(xs):
+            slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) if len(xs) > 1 else ys[-1] / xs[-1]
+            return ys[-1] + slope * (batch - xs[-1])
+        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+        return y0 + (y1 - y0) * (batch - x0) / (x1 - x0)
+
+
+def measured_curve(points: list[tuple[int, float]]) -> LatencyCurve:
+    pts = sorted(points)
+    return LatencyCurve(tuple(b for b, _ in pts), tuple(ms / 1000.0 for _, ms in pts), "measured")
+
+
+def cost_curve(cost: ModelCost, cpu_cores: int, gpu: GpuSpec | None) -> tuple[LatencyCurve, list[str]]:
+    """The curve a model's cost gives on one server: the measured points, or the estimate from FLOPs and weights."""
+    if cost.measured:
+        curve = measured_curve([(p.batch_size, p.latency_ms) for p in cost.measured])
+        return curve, [f"measured curve, {len(curve.batches)} points, interpolated linearly; batches above "
+                       f"{curve.max_batch} are not considered"]
+    assert cost.flops_per_example is not None and cost.params is not None
+    return estimated_curve(cost.flops_per_example, cost.params, BYTES_PER_PARAM[cost.precision], cpu_cores, gpu,
+                           cost.precision)
+
+
+def estimated_curve(flops_per_example: float, params: float, bytes_per_param: float, cpu_cores: int,
+                    gpu: GpuSpec | None, precision: str) -> tuple[LatencyCurve, list[str]]:
+    """t(b) = fixed + weights read once per batch + b x FLOPs / (peak x efficiency)."""
+    if gpu is not None:
+        peak_tflops = {"fp32": gpu.tf32_tflops or gpu.fp32_tflops, "fp16": gpu.fp16_tflops,
+                       "bf16": gpu.bf16_tflops}[precision] or gpu.fp32_tflops or 1.0
+        flops_per_s = peak_tflops * 1e12 * GPU_EFFICIENCY
+        weights_s = params * bytes_per_param / (gpu.hbm_bandwidth_tbps * 1e12)
+        fixed = GPU_FIXED_SECONDS + weights_s
+        notes = [f"GPU {gpu.id}: {peak_tflops:g} dense TFLOP/s ({precision}) x {GPU_EFFICIENCY} efficiency",
+                 f"fixed cost {GPU_FIXED_SECONDS * 1e3:g} ms + weights read at {gpu.hbm_bandwidth_tbps:g} TB/s"]
+    else:
+        flops_per_s = cpu_cores * CPU_CORE_PEAK_GFLOPS * 1e9 * CPU_EFFICIENCY
+        weights_s = params * bytes_per_param / (cpu_cores * CPU_MEMORY_GBPS_PER_CORE * 1e9)
+        fixed = CPU_FIXED_SECONDS + weights_s
+        notes = [f"CPU: {cpu_cores} cores x {CPU_CORE_PEAK_GFLOPS:g} GFLOP/s peak x {CPU_EFFICIENCY} efficiency",
+                 f"fixed cost {CPU_FIXED_SECONDS * 1e3:g} ms + weights read at {CPU_MEMORY_GBPS_PER_CORE:g} GB/s per core"]
+    per_example = flops_per_example / flops_per_s
+    curve = LatencyCurve((1, ESTIMATE_MAX_BATCH), (fixed + per_example, fixed + ESTIMATE_MAX_BATCH * per_example),
+                         "estimated")
+    notes.append(f"estimated t(b) = {fixed * 1e3:.4g} ms + b x {per_example * 1e3:.4g} ms; measure to replace it")
+    return curve, notes
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    arrival: float  # examples/s at this replica
+    batch: float  # examples per batch (expected)
+    executed_batch: int  # after padding to an allowed size
+    service_s: float  # t(executed_batch)
+    busy: float  # device busy fraction rho
+    load: float  # arrival / throughput ceiling at max_batch
+    fill_s: float
+    wait_s: float  # wait for the device at the percentile
+    latency_s: float  # at the percentile
+    regime: str  # "timeout-bound", "device-bound", "full batches"
+    mean_queue_s: float = 0.0  # mean time in the batching queue (fill + device wait): Little's law uses it
+
+
+def _padded(batch: float, allowed: tuple[int, ...], max_batch: int) -> int:
+    size = min(max_batch, math.ceil(batch - 1e-9))
+    for a in allowed:
+        if a >= size:
+            return a
+    return size
+
+
+def operating_point(curve: LatencyCurve, max_batch: int, timeout_s: float, allowed: tuple[int, ...],
+                    request_examples: int, arrival: float, percentile: float,
+                    service: dict[int, float] | None = None) -> OperatingPoint:
+    """The replica at one arrival rate. `service` memoises t(padded size) across calls for one setting."""
+    memo = {} if service is None else service
+
+    def t_of(size: int) -> float:
+        value = memo.get(size)
+        if value is None:
+            value = memo[size] = curve.at(size)
+        return value
+
+    r, p = request_examples, percentile
+    ceiling = max_batch / t_of(_padded(max_batch, allowed, max_batch))
+    floor = min(max_batch, r + arrival * timeout_s)
+    batch = floor
+    for _ in range(12):  # fixed point of b = min(max_batch, max(floor, lam * t(b)))
+        nxt = min(max_batch, max(floor, arrival * t_of(_padded(batch, allowed, max_batch))))
+        if abs(nxt - batch) <= 1e-9 * max_batch:
+            break
+        batch = nxt
+    executed = _padded(batch, allowed, max_batch)
+    t = t_of(executed)
+    rho = arrival * t / batch
+    load = arrival / ceiling
+    if batch >= max_batch - 1e-9:
+        regime = "full batches"
+        fill = min(timeout_s, (max_batch - r) / arrival) if max_batch > r else 0.0
+        if rho >= 1.0:
+            return OperatingPoint(arrival, batch, executed, t, rho, load, fill, math.inf, math.inf, regime)
+        wq = rho * t / (2.0 * (1.0 - rho))
+        wait = (wq / rho) * math.log(rho / (1.0 - p)) if rho > 1.0 - p else 0.0
+        mean = fill / 2 + wq
+    elif arrival * t >= floor - 1e-12:
+        regime, fill, wait, mean = "device-bound", 0.0, p * t, t / 2
+    else:
+        regime = "timeout-bound"
+        fill = min(timeout_s, (max_batch - r) / arrival)
+        wait = t * max(0.0, 1.0 - (1.0 - p) / rho)
+        mean = fill / 2 + rho * t / 2
+    return OperatingPoint(arrival, batch, executed, t, rho, load, fill, wait, fill + wait + t, regime, mean)
+
+
+def capacity(curve: LatencyCurve, max_batch: int, timeout_s: float, allowed: tuple[int, ...], request_examples: int,
+             percentile: float, sla_s: float) -> float:
+    """Largest arrival rate (examples/s) at which the percentile latency still meets the SLA (0 if none does).
+
+    Bisection between a near-idle load (which must meet the SLA, or the setting is rejected) and the throughput
+    ceiling; latency grows with load past the light-load dip, so the boundary found is the first crossing.
+    """
+
+    memo: dict[int, float] = {}
+
+    def ok(lam: float) -> bool:
+        point = operating_point(curve, max_batch, timeout_s, allowed, request_examples, lam, percentile, memo)
+        return point.latency_s <= sla_s
+
+    hi = max_batch / curve.at(_padded(max_batch, allowed, max_batch))
+    lo = hi * 1e-6
+    if not ok(lo):
+        return 0.0
+    for _ in range(16):  # 2^-16 of the ceiling: finer than a replica count can resolve
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo

@@ -1,0 +1,103 @@
+"""estimate_training_memory: the per-GPU memory breakdown of one given layout."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.tool import tool
+from ml_expert_mcp.tools.training.context import build_context, check_layout
+from ml_expert_mcp.tools.training.evaluation import evaluate, gib
+from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
+from ml_expert_mcp.tools.training.memory import CUDA_CONTEXT_GIB, FRAGMENTATION, NCCL_BUFFERS_GIB
+from ml_expert_mcp.tools.training.plans import MemoryEstimate, MemoryTerm
+
+
+class EstimateTrainingMemoryRequest(StrictModel):
+    model: ModelSpec = Field(description="Preset or HF config fields.")
+    training: TrainingSpec = Field(default_factory=TrainingSpec, description="Precision, optimizer, sequence, batch.")
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec, description="GPU type and count.")
+    layout: Layout = Field(default_factory=Layout, description="Parallel layout; degrees must multiply to the GPU count.")
+    framework: Framework = Field(default="pytorch_fsdp", description="Mixed-precision style follows it (megatron/deepspeed: 16-bit params).")
+
+
+def megatron_style(framework: str) -> bool:
+    return framework in ("megatron", "deepspeed")
+
+
+@tool("Estimate per-GPU training memory")
+def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstimate:
+    """Per-GPU memory breakdown and fit verdict for one given parallel layout (DP/TP/PP/CP, ZeRO/FSDP, offload,
+    checkpointing). Use to check a layout.
+    """
+    ctx = build_context(req.model, req.training, req.cluster)
+    lay = req.layout
+    if lay.micro_batch_size == 1 and req.training.micro_batch_size:
+        lay = lay.model_copy(update={"micro_batch_size": req.training.micro_batch_size})
+    check_layout(ctx, lay)
+    ckpt = lay.activation_checkpointing or req.training.activation_checkpointing
+    result = evaluate(
+        ctx, dp=lay.data_parallel, tp=lay.tensor_parallel, pp=lay.pipeline_parallel, cp=lay.context_parallel,
+        sp=lay.sequence_parallel, zero=lay.zero_stage, hybrid=lay.hybrid_shard, offload=lay.cpu_offload,
+        micro_batch=lay.micro_batch_size, accumulation=lay.gradient_accumulation_steps, checkpointing=ckpt,
+        megatron_style=megatron_style(req.framework), with_time=False,
+    )
+    m = result.memory
+    world = ctx.num_gpus
+    terms = [
+        MemoryTerm(name="weights", gib=gib(m.weights), basis="params/(tp*pp) x bytes, /dp under ZeRO-3 (ZeRO paper 3.1)"),
+        MemoryTerm(name="gradients", gib=gib(m.gradients), basis="params x grad bytes, /dp under ZeRO-2+"),
+        MemoryTerm(name="optimizer_states", gib=gib(m.optimizer_states), basis="AdamW 8 B/param fp32 (+4 master), /dp under ZeRO-1+; 0 offloaded"),
+        MemoryTerm(name="activations", gib=gib(m.activations), basis=f"per layer per token (Korthikanti 2022 sec. 4) x layers x tokens x {m.pipeline_in_flight} in-flight micro-batch(es)"),
+        MemoryTerm(name="logits_and_loss", gib=gib(m.logits_and_loss), basis="14.5 x vocab bytes per token (16-bit logits, fp32 upcast, log-softmax, grad); fitted on H100 runs"),
+        MemoryTerm(name="autocast_weight_copies", gib=gib(m.autocast_weight_copies), basis="autocast keeps 16-bit copies of matmul weights through backward"),
+        MemoryTerm(name="sharding_buffers", gib=gib(m.sharding_buffers), basis="ZeRO-3 gathered layer (current + prefetch) and unsharded layer grads"),
+        MemoryTerm(name="allocator_fragmentation", gib=gib(m.peak_reserved - m.peak_allocated), basis=f"reserved = {FRAGMENTATION} x allocated (median of measured H100 runs)"),
+        MemoryTerm(name="cuda_context", gib=CUDA_CONTEXT_GIB, basis="CUDA context + cuBLAS workspace, outside the allocator"),
+    ]
+    if world > 1:
+        terms.append(MemoryTerm(name="nccl_buffers", gib=NCCL_BUFFERS_GIB, basis="NCCL communicator buffers"))
+    usable = ctx.gpu.usable_memory_gib
+    headroom = round(usable - result.device_gib, 3)
+    fixes: list[str] = []
+    if not result.fits:
+        fixes = _what_would_fit(req, ckpt)
+    assumptions = [
+        "peak = max(start of backward, end of backward, optimizer step); gradients set to None between steps",
+        "fused AdamW (no step temporaries); DDP gradient_as_bucket_view=True (no duplicate gradient buckets)",
+        "1F1B pipeline schedule: first stage holds min(pp, micro-batches) micro-batches of activations",
+        "MoE experts replicated per data-parallel rank (no expert parallelism)",
+    ]
+    return MemoryEstimate(
+        gpu=ctx.gpu.id, breakdown=terms, peak_phase=m.peak_phase, peak_allocated_gib=gib(m.peak_allocated),
+        peak_reserved_gib=gib(m.peak_reserved), device_total_gib=round(result.device_gib, 3), usable_gib=usable,
+        fits=result.fits, headroom_gib=headroom, to_make_it_fit=fixes, assumptions=assumptions,
+    )
+
+
+def _what_would_fit(req: EstimateTrainingMemoryRequest, ckpt: str) -> list[str]:
+    """Single changes, each checked with the same estimator, that would make the layout fit."""
+    lay = req.layout
+    candidates: list[tuple[str, dict, dict]] = []
+    if ckpt != "full":
+        candidates.append(("activation_checkpointing='full'", {"activation_checkpointing": "full"}, {}))
+    if lay.micro_batch_size > 1:
+        half = lay.micro_batch_size // 2
+        candidates.append((f"micro_batch_size={half} with gradient_accumulation_steps={lay.gradient_accumulation_steps * 2}",
+                           {"micro_batch_size": half, "gradient_accumulation_steps": lay.gradient_accumulation_steps * 2}, {}))
+    if lay.zero_stage < 3 and lay.pipeline_parallel == 1 and lay.data_parallel > 1:
+        candidates.append(("zero_stage=3 (FSDP full shard)", {"zero_stage": 3}, {}))
+    if not lay.cpu_offload and lay.zero_stage >= 1:
+        candidates.append(("cpu_offload=true", {"cpu_offload": True}, {}))
+    out: list[str] = []
+    for text, update, _ in candidates:
+        trial = req.model_copy(update={"layout": lay.model_copy(update=update)})
+        try:
+            if estimate_training_memory(trial).fits:
+                out.append(text)
+        except ValueError:
+            continue
+    if not out:
+        out.append("more GPUs (shard with ZeRO-3 / tensor or pipeline parallelism) or a GPU with more memory; "
+                   "call select_distribution_strategy to search every layout")
+    return out

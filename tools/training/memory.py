@@ -1,0 +1,202 @@
+"""Per-GPU training memory: every term that `torch.cuda.max_memory_allocated()` sees, plus what it doesn't.
+
+Terms and their sources:
+- weights, gradients, optimizer states per parameter and their ZeRO sharding: Rajbhandari et al. 2020
+  (ZeRO, arXiv:1910.02054), section 3 (K = 12 bytes of fp32 master + Adam states in mixed precision).
+- activations per layer per token: the tensor-by-tensor count of Korthikanti et al. 2022 (arXiv:2205.05198,
+  section 4: 34·s·b·h + 5·a·s²·b for GPT), redone for the Hugging Face Llama layer (RMSNorm in fp32,
+  SwiGLU, SDPA saving only q, k, v, out and the log-sum-exp); tensor and sequence parallelism divide it by t.
+- the terms no anchor has (logits and loss buffers, autocast weight copies, allocator fragmentation,
+  CUDA context) are calibrated on real H100 steps (shared/data/h100_training_memory.jsonl); the constants
+  below say which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ml_expert_mcp.tools.training.model_arch import Architecture
+
+GIB = float(1 << 30)
+
+# Bytes per element: (weights, grads, activation compute dtype, residual stream).
+_DTYPE_BYTES = {
+    "fp32": (4, 4, 4, 4),
+    "amp_bf16": (4, 4, 2, 4),
+    "amp_fp16": (4, 4, 2, 4),
+    "bf16": (2, 2, 2, 2),
+    "fp8": (2, 4, 2, 2),  # Transformer Engine: bf16 params, fp32 main grads (Megatron)
+    "megatron": (2, 4, 2, 2),  # Megatron-LM mixed precision: 16-bit params, fp32 main grads + master in optimizer
+}
+# Norm, residual-stream and autocast-cast tensors per layer per token, in units of hidden_size bytes.
+# Counted: RMSNorm saves its input and the fp32 normalised output (2 x (4 + residual bytes)); autocast adds
+# bf16 copies of the linear inputs. Fitted on the H100 file (least squares over its rows): amp 24, pure
+# bf16 18, fp32 28 (the count alone gives 26, 12, 16 and misses backward transients of the norms).
+# Megatron (16-bit residual, fused LayerNorm): 4 (LN inputs) + 2 + 2 (QKV and fc1 inputs) + 2 (dropout masks)
+# = 10, Korthikanti et al. section 4.1.
+_NON_MATMUL_H = {"fp32": 28.0, "amp_bf16": 24.0, "amp_fp16": 24.0, "bf16": 18.0, "fp8": 10.0, "megatron": 10.0}
+# Logits and loss buffers per token, in units of vocab_size bytes: bf16 logits (2) + fp32 upcast for the
+# loss (4) + log-softmax saved (4) + its gradient (4) = 14 with 16-bit logits, 16 in fp32; measured 14.5.
+_LOGITS_V = {"fp32": 16.0, "amp_bf16": 14.5, "amp_fp16": 14.5, "bf16": 14.5, "fp8": 14.5, "megatron": 14.5}
+# Reserved / allocated: median of peak_reserved_gib / peak_alloc_gib over the H100 rows (1.036 to 1.17).
+FRAGMENTATION = 1.08
+CUDA_CONTEXT_GIB = 0.5  # CUDA context + cuBLAS workspace outside the caching allocator (H100 README: ~0.5 GiB)
+NCCL_BUFFERS_GIB = 0.5  # NCCL communicator buffers per process when world size > 1 (NCCL_BUFFSIZE 4 MiB x channels)
+
+
+def optimizer_bytes_per_param(optimizer: str, precision: str, arch: Architecture) -> float:
+    """Optimizer state bytes per parameter, with fp32 master weights where the params are 16-bit."""
+    state_dtype = 2 if precision == "bf16" else 4
+    if optimizer == "adamw":
+        states = 2 * state_dtype
+    elif optimizer == "sgd_momentum":
+        states = state_dtype
+    elif optimizer == "adam_8bit":
+        states = 2.0 + 0.02  # two 1-byte states + block-wise quantisation scales (bitsandbytes, blocks of 2048)
+    else:  # adafactor: factored second moment, rows + cols per matrix, no first moment (HF default beta1=None)
+        states = state_dtype * 2.0 / max(arch.hidden, 64)
+    master = 4 if precision in ("fp8", "megatron") else 0
+    return states + master
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryTerms:
+    """Bytes per GPU of the most loaded pipeline stage."""
+
+    weights: float
+    gradients: float
+    optimizer_states: float
+    activations: float
+    logits_and_loss: float
+    autocast_weight_copies: float
+    sharding_buffers: float
+    pipeline_in_flight: int
+    peak_allocated: float
+    peak_phase: str
+
+    @property
+    def peak_reserved(self) -> float:
+        return self.peak_allocated * FRAGMENTATION
+
+
+def activation_bytes_per_token_layer(
+    arch: Architecture, precision: str, tp: int, sp: bool, attention: str, seq: int, recompute_attention: bool
+) -> float:
+    """Saved activations of one transformer layer for one token (Korthikanti et al. 2022, section 4)."""
+    _, _, act, _ = _DTYPE_BYTES[precision]
+    h = arch.hidden
+    non_matmul = _NON_MATMUL_H[precision] * h / (tp if sp else 1)
+    attn = act * (3 * h + 2 * arch.kv_dim) / tp
+    mlp = (4 if arch.gated else 2) * act * arch.ffn * max(arch.experts_per_token, 1) / tp
+    scores = 0.0
+    if attention == "eager" and not recompute_attention:
+        # softmax output kept in fp32 plus its cast back to the compute dtype: 4 + 2 bytes per score
+        scores = arch.heads * seq * (4 + (act if act < 4 else 0)) / tp
+    return non_matmul + attn + mlp + scores
+
+
+def estimate_memory(
+    arch: Architecture,
+    *,
+    precision: str,
+    optimizer: str,
+    seq: int,
+    micro_batch: int,
+    checkpointing: str,
+    attention: str,
+    dp: int = 1,
+    tp: int = 1,
+    pp: int = 1,
+    cp: int = 1,
+    sp: bool = True,
+    zero_stage: int = 0,
+    shard_group: int | None = None,
+    cpu_offload: bool = False,
+    num_micro_batches: int = 1,
+    megatron_style: bool = False,
+) -> MemoryTerms:
+    """Peak memory of the most loaded stage: max over start of backward, end of backward and optimizer step.
+
+    `megatron_style`: mixed precision as Megatron-LM/DeepSpeed do it (16-bit params and residual stream,
+    fp32 main grads, fp32 master in the optimizer) instead of PyTorch autocast over fp32 params.
+    """
+    if megatron_style and precision.startswith("amp"):
+        precision = "megatron"
+    wb, gb, act, res = _DTYPE_BYTES[precision]
+    ob = optimizer_bytes_per_param(optimizer, precision, arch)
+    shard = max(1, shard_group if shard_group is not None else dp)
+    amp = precision.startswith("amp")
+    tokens = micro_batch * seq / cp
+
+    if arch.is_transformer:
+        layers_local = arch.layers / pp
+        layer_params = arch.layer_params / tp
+        # first stage holds the embedding, last stage the head; one stage holds both when pp == 1
+        first = layers_local * layer_params + arch.embedding_params / tp
+        last = layers_local * layer_params + (arch.head_params or (arch.embedding_params if pp > 1 else 0)) / tp
+        params_local = max(first, last) + arch.hidden if pp > 1 else arch.total_params / tp
+        matmul_params = layers_local * layer_params + (arch.head_params / tp if pp == 1 else 0)
+    else:
+        params_local = arch.opaque_params
+        layer_params = params_local / 50.0
+        matmul_params = params_local
+
+    weights = wb * params_local / (shard if zero_stage >= 3 else 1)
+    grads = gb * params_local / (shard if zero_stage >= 2 else 1)
+    opt = 0.0 if cpu_offload else ob * params_local / (shard if zero_stage >= 1 else 1)
+
+    # Autocast caches a 16-bit copy of each weight for the whole forward+backward (non-sharded weights);
+    # with ZeRO-3/FSDP the gathered 16-bit layer is the copy: current + prefetched layer, plus one layer's
+    # unsharded gradient waiting for reduce-scatter.
+    cast_copies = 0.0
+    if amp and zero_stage < 3:
+        cast_copies = 2.0 * matmul_params
+    elif precision == "fp8":
+        cast_copies = 1.0 * matmul_params  # fp8 weight copies kept for the backward
+
+    sharding = 0.0
+    if zero_stage >= 3:
+        sharding += 2 * layer_params * act
+    if zero_stage >= 2:
+        sharding += layer_params * gb
+
+    in_flight = min(pp, max(num_micro_batches, 1)) if pp > 1 else 1
+    recompute_attention = checkpointing == "selective"
+    if arch.is_transformer:
+        per_layer = activation_bytes_per_token_layer(arch, precision, tp, sp, attention, seq, recompute_attention)
+        if checkpointing == "full":
+            stored = layers_local * res * arch.hidden / (tp if sp else 1)
+            working = per_layer  # one layer recomputed at a time during backward
+        else:
+            stored = layers_local * per_layer
+            working = 0.0
+        activations = tokens * stored * in_flight
+        logits_peak = _LOGITS_V[precision] * arch.vocab / tp * (tokens if arch.family != "vit" else micro_batch)
+        logits_kept = 2.0 * arch.vocab / tp * (tokens if arch.family != "vit" else micro_batch)
+        recompute_working = tokens * working
+    else:
+        scale = act / 4.0
+        full = arch.opaque_activation_bytes * micro_batch * scale
+        activations = full * (0.35 if checkpointing == "full" else 1.0)
+        logits_peak = logits_kept = recompute_working = 0.0
+
+    # Gradients persist through the forward of later micro-batches under accumulation or pipelining,
+    # and sharded (ZeRO-2/3) gradient partitions persist always.
+    persistent_grads = grads if (num_micro_batches > 1 or zero_stage >= 2) else 0.0
+    base = weights + opt + cast_copies + sharding
+    start_backward = base + persistent_grads + activations + max(logits_peak, logits_kept + recompute_working)
+    end_backward = weights + opt + grads + sharding + logits_kept
+    optimizer_step = weights + opt + grads + (4.0 * params_local / shard if optimizer == "adam_8bit" else 0.0)
+    phases = {"start_of_backward": start_backward, "end_of_backward": end_backward, "optimizer_step": optimizer_step}
+    phase = max(phases, key=phases.__getitem__)
+    return MemoryTerms(
+        weights=weights, gradients=grads, optimizer_states=opt, activations=activations + recompute_working,
+        logits_and_loss=logits_peak, autocast_weight_copies=cast_copies, sharding_buffers=sharding,
+        pipeline_in_flight=in_flight, peak_allocated=phases[phase], peak_phase=phase,
+    )
+
+
+def device_total_gib(terms: MemoryTerms, world_size: int) -> float:
+    """What nvidia-smi would show: reserved + CUDA context (+ NCCL buffers when distributed)."""
+    extra = CUDA_CONTEXT_GIB + (NCCL_BUFFERS_GIB if world_size > 1 else 0.0)
+    return terms.peak_reserved / GIB + extra

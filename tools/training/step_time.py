@@ -1,0 +1,142 @@
+"""Step time, throughput and MFU of a layout: compute at a stated efficiency plus the communication left exposed.
+
+- FLOPs per token: `Architecture.model_flops_per_token` (Narayanan et al. 2021, eq. 3); full recompute adds
+  one forward (x4/3, the "hardware FLOPs" of SC21), selective recompute adds the attention-score matmuls.
+- Matmul efficiency rises with the hidden size: eff = E_MAX * h / (h + H_HALF), H_HALF growing with the GPU's
+  peak (bigger GPUs need bigger matmuls). Calibrated on the H100 file (h 1024/2048/4096 reached 22/32/42 % MFU)
+  and on Megatron's A100 runs (SC21 Table 1: 44 % at h 2304, 52 % at h 25600 with communication).
+- Communication is ring all-reduce / all-gather / reduce-scatter time, 2(n-1)/n * bytes / bandwidth: tensor
+  parallel exposed, data-parallel gradient reduction overlapped with the last backward, ZeRO-3 gathers
+  overlapped with compute, pipeline bubble (p-1)/m (Narayanan et al. 2021).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ml_expert_mcp.knowledge.schema import GpuSpec
+from ml_expert_mcp.tools.training.model_arch import Architecture
+
+E_MAX = 0.62
+H_HALF_A100 = 900.0
+DP_OVERLAP = 0.8  # share of the last micro-batch's backward that hides the gradient reduction
+ZERO3_OVERLAP = 0.9  # share of a micro-batch's compute that hides ZeRO-3 gathers (prefetch)
+CPU_ADAM_PARAMS_PER_S = 1.0e9  # DeepSpeed CPUAdam, per GPU process (order of magnitude from its paper)
+PCIE_GBPS = {3: 12.0, 4: 25.0, 5: 50.0}
+
+
+def peak_tflops(gpu: GpuSpec, precision: str) -> float:
+    """Dense tensor peak for the precision the matmuls run in (fp32 training uses TF32 where the GPU has it)."""
+    if precision == "fp8" and gpu.fp8_tflops:
+        return gpu.fp8_tflops
+    if precision in ("amp_bf16", "bf16", "fp8") and gpu.bf16_tflops:
+        return gpu.bf16_tflops
+    if precision in ("amp_fp16", "amp_bf16", "bf16", "fp8"):
+        return gpu.fp16_tflops or gpu.bf16_tflops or gpu.fp32_tflops or 1.0
+    return gpu.tf32_tflops or gpu.fp32_tflops or 1.0
+
+
+def matmul_efficiency(hidden: int, peak: float) -> float:
+    h_half = H_HALF_A100 * (peak / 312.0) ** 0.6
+    h = max(hidden, 64)
+    return E_MAX * h / (h + h_half)
+
+
+def hardware_flops_per_token(arch: Architecture, seq: int, checkpointing: str) -> float:
+    model = arch.model_flops_per_token(seq)
+    if checkpointing == "full":
+        return model * 4.0 / 3.0
+    if checkpointing == "selective" and arch.is_transformer:
+        return model + 4.0 * arch.layers * arch.hidden * seq  # recomputed QK^T and AV (Korthikanti et al., 5)
+    return model
+
+
+def ring_seconds(bytes_: float, n: int, gbps: float) -> float:
+    return 0.0 if n <= 1 else 2.0 * (n - 1) / n * bytes_ / (gbps * 1e9)
+
+
+@dataclass(frozen=True, slots=True)
+class StepTime:
+    step_s: float
+    compute_s: float
+    tensor_parallel_s: float
+    data_parallel_exposed_s: float
+    pipeline_bubble_s: float
+    other_s: float
+    tokens_per_s: float
+    mfu: float
+    hfu: float
+
+
+def predict_step_time(
+    arch: Architecture,
+    gpu: GpuSpec,
+    *,
+    precision: str,
+    seq: int,
+    micro_batch: int,
+    num_micro_batches: int,
+    checkpointing: str,
+    dp: int,
+    tp: int,
+    pp: int,
+    cp: int,
+    zero_stage: int,
+    cpu_offload: bool,
+    gpus_per_node: int,
+    intra_gbps: float,
+    inter_gbps: float,
+    params_per_gpu: float,
+    grad_bytes: int,
+    interleave: int = 1,
+) -> StepTime:
+    peak = peak_tflops(gpu, precision) * 1e12
+    eff = matmul_efficiency(arch.hidden if arch.is_transformer else 1024, peak / 1e12)
+    tokens_mb = micro_batch * seq
+    hw_flops = hardware_flops_per_token(arch, seq, checkpointing)
+    compute_mb = hw_flops * tokens_mb / (tp * pp * cp) / (peak * eff)
+
+    act_bytes = 4 if precision == "fp32" else 2
+    tp_mb = 0.0
+    if tp > 1 and arch.is_transformer:
+        collectives = 6 if checkpointing == "full" else 4  # 2 forward, 2 backward, 2 in the recomputed forward
+        per = ring_seconds(tokens_mb / cp * arch.hidden * act_bytes, tp, intra_gbps)
+        tp_mb = collectives * per * arch.layers / pp
+    # bandwidth of a group: inside a node while it fits there
+    inner = tp * cp
+    dp_gbps = intra_gbps if inner * dp <= gpus_per_node else inter_gbps
+    cp_gbps = intra_gbps if tp * cp <= gpus_per_node else inter_gbps
+    other_mb = 0.0
+    if cp > 1 and arch.is_transformer:
+        kv_bytes = 2 * tokens_mb / cp * arch.kv_dim * act_bytes * arch.layers / pp / tp
+        other_mb += 0.1 * ring_seconds(kv_bytes, cp, cp_gbps)  # ring attention overlaps all but ~10 %
+    if zero_stage >= 3 and dp > 1:
+        gather = ring_seconds(params_per_gpu * dp * act_bytes, dp, dp_gbps) * 1.5  # AG fwd + AG bwd + RS
+        other_mb += max(0.0, gather - ZERO3_OVERLAP * compute_mb)
+    if pp > 1:
+        p2p_bytes = 2 * tokens_mb / cp * arch.hidden * act_bytes / tp
+        other_mb += p2p_bytes / (inter_gbps * 1e9)
+
+    stage_mb = compute_mb + tp_mb + other_mb
+    bubble = (pp - 1) / interleave * stage_mb if pp > 1 else 0.0
+    pipeline = num_micro_batches * stage_mb + bubble
+
+    dp_exposed = 0.0
+    if dp > 1 and zero_stage < 3:
+        reduce = ring_seconds(params_per_gpu * grad_bytes, dp, dp_gbps)
+        dp_exposed = max(0.0, reduce - DP_OVERLAP * compute_mb * 2.0 / 3.0)
+    offload = 0.0
+    if cpu_offload:
+        pcie = PCIE_GBPS.get(gpu.pcie_gen or 4, 25.0)
+        offload = params_per_gpu / CPU_ADAM_PARAMS_PER_S + 2 * params_per_gpu * 4 / (pcie * 1e9)
+    step = pipeline + dp_exposed + offload
+    tokens = num_micro_batches * tokens_mb * dp
+    n_gpus = dp * tp * pp * cp
+    tokens_per_s = tokens / step
+    model_flops = arch.model_flops_per_token(seq)
+    return StepTime(
+        step_s=step, compute_s=num_micro_batches * compute_mb, tensor_parallel_s=num_micro_batches * tp_mb,
+        data_parallel_exposed_s=dp_exposed, pipeline_bubble_s=bubble,
+        other_s=num_micro_batches * other_mb + offload, tokens_per_s=tokens_per_s,
+        mfu=model_flops * tokens_per_s / (n_gpus * peak), hfu=hw_flops * tokens_per_s / (n_gpus * peak),
+    )

@@ -1,0 +1,244 @@
+"""select_distribution_strategy: search every valid layout, rank by predicted throughput, explain rejections."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from ml_expert_mcp.tools.common.errors import PlanInputError
+from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.tool import tool
+from ml_expert_mcp.tools.training.artifacts import LaunchPlan, launch_plan
+from ml_expert_mcp.tools.training.context import (
+    TrainingContext,
+    build_context,
+    default_global_batch,
+    divisors,
+    tensor_parallel_options,
+)
+from ml_expert_mcp.tools.training.estimate import megatron_style
+from ml_expert_mcp.tools.training.evaluation import LayoutResult, evaluate, gib
+from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
+from ml_expert_mcp.tools.training.plans import RankedLayout
+
+MICRO_BATCHES = (1, 2, 4, 8, 16, 32, 64)
+CHECKPOINTING = ("none", "selective", "full")
+
+
+class SelectDistributionRequest(StrictModel):
+    model: ModelSpec = Field(description="Preset or HF config fields.")
+    training: TrainingSpec = Field(default_factory=TrainingSpec, description="Precision, optimizer, sequence, global batch.")
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec, description="GPU type, GPUs per node, nodes, bandwidths.")
+    framework: Framework = Field(default="pytorch_fsdp", description="Framework the launch command and config are written for.")
+    top_k: int = Field(default=3, ge=1, le=10, description="How many ranked layouts to return.")
+    allow_cpu_offload: bool = Field(default=True, description="Consider ZeRO-Offload (slower, less GPU memory).")
+
+
+class DistributionPlan(BaseModel):
+    fits: bool = Field(description="Whether any layout fits.")
+    global_batch_size: int = Field(description="Samples per optimizer step used in the search.")
+    layouts_evaluated: int = Field(description="Layouts whose memory was estimated.")
+    ranked: list[RankedLayout] = Field(description="Best layouts, best first.")
+    rejected: list[str] = Field(description="Strategy families that did not fit or were invalid, with why (at most 12).")
+    to_make_it_fit: list[str] = Field(default_factory=list, description="When nothing fits: what would.")
+    launch: LaunchPlan | None = Field(default=None, description="Launch command and config for the best layout.")
+
+
+def _framework_space(framework: str, ctx: TrainingContext) -> tuple[list[int], bool, bool, bool]:
+    """(zero stages, tensor parallel allowed, pipeline allowed, context parallel allowed)."""
+    if framework == "megatron":
+        return [0, 1], True, True, True
+    if framework == "deepspeed":
+        return [0, 1, 2, 3], False, True, False
+    if framework in ("accelerate",):
+        return [0, 2, 3], False, False, False
+    if framework == "lightning":
+        return [0, 2, 3], True, False, False
+    if framework == "tensorflow":
+        return [0], False, False, False
+    return [0, 2, 3], True, False, True  # pytorch_fsdp: DDP, SHARD_GRAD_OP, FULL/HYBRID_SHARD + DTensor TP/CP
+
+
+def strategy_name(zero: int, hybrid: bool, offload: bool, tp: int, pp: int, cp: int, framework: str) -> str:
+    if zero == 0:
+        base = "DDP" if framework not in ("megatron",) else "Megatron DP"
+        if framework == "tensorflow":
+            base = "MultiWorkerMirrored" if tp == 1 else base
+    elif zero == 3:
+        base = "FSDP hybrid shard" if hybrid else "FSDP full shard (ZeRO-3)"
+    else:
+        base = {1: "ZeRO-1", 2: "ZeRO-2"}[zero]
+        if framework == "megatron":
+            base = "Megatron distributed optimizer (ZeRO-1)"
+    parts = [base]
+    if tp > 1:
+        parts.append(f"TP{tp}")
+    if pp > 1:
+        parts.append(f"PP{pp}")
+    if cp > 1:
+        parts.append(f"CP{cp}")
+    if offload:
+        parts.append("CPU offload")
+    return " + ".join(parts)
+
+
+@tool("Select a distribution strategy")
+def select_distribution_strategy(req: SelectDistributionRequest) -> DistributionPlan:
+    """Search every valid layout (DDP, FSDP, ZeRO, TP x PP x DP x CP, micro-batch, checkpointing, offload) for a model
+    on a cluster; ranked by predicted throughput, with launch command and config.
+    """
+    return _search(req, suggest_fixes=True)
+
+
+def best_layout(req: SelectDistributionRequest) -> RankedLayout | None:
+    """The best-ranked layout, or None when nothing fits; for planners that try many clusters (no fix search)."""
+    plan = _search(req, suggest_fixes=False)
+    return plan.ranked[0] if plan.fits and plan.ranked else None
+
+
+def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> DistributionPlan:
+    ctx = build_context(req.model, req.training, req.cluster)
+    n = ctx.num_gpus
+    gb = req.training.global_batch_size or default_global_batch(ctx)
+    arch = ctx.arch
+    seq = req.training.sequence_length
+    zeros, tp_ok, pp_ok, cp_ok = _framework_space(req.framework, ctx)
+    meg = megatron_style(req.framework)
+    tps = [t for t in tensor_parallel_options(arch, ctx.cluster.gpus_per_node) if tp_ok or t == 1]
+    pps = [p for p in divisors(arch.layers) if p <= 128] if (pp_ok and arch.is_transformer) else [1]
+    cps = [c for c in (1, 2, 4, 8) if (c == 1 or (cp_ok and arch.is_transformer and seq >= 8192 and seq % (2 * c) == 0))]
+    ckpts = CHECKPOINTING if arch.is_transformer else ("none", "full")
+    if req.training.activation_checkpointing != "none":
+        ckpts = tuple(c for c in ckpts if c != "none") or ckpts
+    fixed_mb = req.training.micro_batch_size
+
+    candidates: list[tuple[float, tuple, LayoutResult]] = []
+    best_rejection: dict[str, tuple[float, str]] = {}
+    evaluated = 0
+    for tp in tps:
+        for pp in pps:
+            for cp in cps:
+                inner = tp * pp * cp
+                if n % inner:
+                    continue
+                dp = n // inner
+                if gb % dp:
+                    _reject(best_rejection, strategy_name(0, False, False, tp, pp, cp, req.framework), 1e9,
+                            f"global batch {gb} not divisible by data-parallel degree {dp}")
+                    continue
+                per_rank = gb // dp
+                for zero in zeros:
+                    if zero == 3 and pp > 1:
+                        continue
+                    if zero > 0 and dp == 1:
+                        continue
+                    hybrids = (False, True) if (zero == 3 and ctx.cluster.nodes > 1) else (False,)
+                    offloads = (False, True) if (req.allow_cpu_offload and zero >= 1 and req.framework in ("deepspeed", "pytorch_fsdp", "accelerate", "lightning")) else (False,)
+                    for hybrid in hybrids:
+                        for offload in offloads:
+                            name = strategy_name(zero, hybrid, offload, tp, pp, cp, req.framework)
+                            for ckpt in ckpts:
+                                mbs = [fixed_mb] if fixed_mb else [m for m in MICRO_BATCHES if per_rank % m == 0]
+                                for mb in mbs:
+                                    if per_rank % mb:
+                                        _reject(best_rejection, name, 1e9, f"micro-batch {mb} does not divide {per_rank} samples per rank")
+                                        break
+                                    acc = per_rank // mb
+                                    res = evaluate(ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1, zero=zero, hybrid=hybrid,
+                                                   offload=offload, micro_batch=mb, accumulation=acc, checkpointing=ckpt,
+                                                   megatron_style=meg, with_time=False)
+                                    evaluated += 1
+                                    if not res.fits:
+                                        _reject(best_rejection, name, res.device_gib,
+                                                f"{res.device_gib:.1f} GiB per GPU > {ctx.gpu.usable_memory_gib} GiB")
+                                        break  # larger micro-batches need more memory
+                                    res = evaluate(ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1, zero=zero, hybrid=hybrid,
+                                                   offload=offload, micro_batch=mb, accumulation=acc, checkpointing=ckpt,
+                                                   megatron_style=meg)
+                                    key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt)
+                                    candidates.append((res.step.tokens_per_s, key, res))
+    # best first; ties broken by less memory, then by the layout tuple, so the order is deterministic
+    candidates.sort(key=lambda c: (-round(c[0], 6), round(c[2].device_gib, 6), c[1]))
+    ranked = [_ranked(i + 1, key, res, ctx, req.framework) for i, (_, key, res) in enumerate(_distinct(candidates, req.top_k))]
+    # a family is rejected only when none of its micro-batch/checkpointing variants fits; simplest families first
+    fitting_names = {strategy_name(k[4], k[5], k[6], k[0], k[1], k[2], req.framework) for _, k, _ in candidates}
+    misses = [(name.count(" + "), score, name, why) for name, (score, why) in best_rejection.items() if name not in fitting_names]
+    rejected = [f"{name}: {why}" for _, _, name, why in sorted(misses)][:12]
+    fixes: list[str] = []
+    if not ranked and suggest_fixes:
+        fixes = _what_would_fit(ctx, req)
+    launch = launch_plan(ranked[0], ctx, req.framework, gb) if ranked else None
+    return DistributionPlan(fits=bool(ranked), global_batch_size=gb, layouts_evaluated=evaluated, ranked=ranked,
+                            rejected=rejected, to_make_it_fit=fixes, launch=launch)
+
+
+def _reject(store: dict[str, tuple[float, str]], name: str, score: float, why: str) -> None:
+    """Keep, per strategy family, the closest miss (least memory), so the reason is the most telling one."""
+    if name not in store or score < store[name][0]:
+        store[name] = (score, why)
+
+
+def _distinct(candidates: list, k: int) -> list:
+    """Top k with distinct (strategy, tp, pp, cp) so the alternatives differ in kind, not just micro-batch."""
+    seen: set[tuple] = set()
+    out = []
+    for cand in candidates:
+        tp, pp, cp, dp, zero, hybrid, offload, *_ = cand[1]
+        family = (tp, pp, cp, zero, hybrid, offload)
+        if family in seen:
+            continue
+        seen.add(family)
+        out.append(cand)
+        if len(out) == k:
+            break
+    return out
+
+
+def _ranked(rank: int, key: tuple, res: LayoutResult, ctx: TrainingContext, framework: str) -> RankedLayout:
+    tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt = key
+    st = res.step
+    assert st is not None
+    reasons = [f"predicted {st.tokens_per_s:,.0f} tokens/s at {st.mfu * 100:.1f}% MFU; "
+               f"{res.device_gib:.1f} of {ctx.gpu.usable_memory_gib} GiB per GPU"]
+    if tp > 1:
+        reasons.append(f"TP{tp} stays inside a node ({ctx.cluster.gpus_per_node} GPUs, {ctx.intra_gbps:.0f} GB/s)")
+    if pp > 1:
+        reasons.append(f"PP{pp}: bubble {(pp - 1) / acc * 100:.1f}% with {acc} micro-batches")
+    if zero:
+        reasons.append(f"ZeRO-{zero} shards {'optimizer states' if zero == 1 else 'states and gradients' if zero == 2 else 'states, gradients and weights'} over {dp if not hybrid else min(dp, ctx.cluster.gpus_per_node)} ranks")
+    if ckpt != "none":
+        reasons.append(f"{ckpt} activation checkpointing: {'recomputes one forward (+33% FLOPs)' if ckpt == 'full' else 'recomputes attention scores only'}")
+    layout = Layout(data_parallel=dp, tensor_parallel=tp, pipeline_parallel=pp, context_parallel=cp,
+                    sequence_parallel=tp > 1, zero_stage=zero, hybrid_shard=hybrid, cpu_offload=offload,
+                    micro_batch_size=mb, gradient_accumulation_steps=acc, activation_checkpointing=ckpt)
+    return RankedLayout(
+        rank=rank, strategy=strategy_name(zero, hybrid, offload, tp, pp, cp, framework), layout=layout,
+        peak_allocated_gib=gib(res.memory.peak_allocated), device_total_gib=round(res.device_gib, 3),
+        step_time_s=round(st.step_s, 4), tokens_per_s=round(st.tokens_per_s, 1), mfu=round(st.mfu, 4),
+        step_breakdown_s={"compute": round(st.compute_s, 4), "tensor_parallel": round(st.tensor_parallel_s, 4),
+                          "data_parallel_exposed": round(st.data_parallel_exposed_s, 4),
+                          "pipeline_bubble": round(st.pipeline_bubble_s, 4), "other": round(st.other_s, 4)},
+        reasons=reasons,
+    )
+
+
+def _what_would_fit(ctx: TrainingContext, req: SelectDistributionRequest) -> list[str]:
+    """Scale the cluster (x2 steps) or switch GPU and say the first that fits."""
+    out: list[str] = []
+    for factor in (2, 4, 8, 16):
+        nodes = ctx.cluster.nodes * factor
+        if nodes > 4096:
+            break
+        trial = req.model_copy(update={"cluster": req.cluster.model_copy(update={"nodes": nodes}),
+                                       "training": req.training.model_copy(update={"global_batch_size": None}),
+                                       "top_k": 1})
+        try:
+            if _search(trial, suggest_fixes=False).fits:
+                out.append(f"{nodes} nodes ({nodes * ctx.cluster.gpus_per_node} GPUs) fit")
+                break
+        except PlanInputError:
+            break
+    if req.training.activation_checkpointing == "none":
+        out.append("allow activation_checkpointing (the search already tries it unless a mode is fixed)")
+    if req.training.micro_batch_size:
+        out.append("leave micro_batch_size unset so the search can lower it")
+    return out
