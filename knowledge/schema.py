@@ -80,6 +80,22 @@ class ModelPreset(BaseModel):
     num_experts_per_tok: int | None = None
     gated_mlp: bool = True
     max_position_embeddings: int | None = None
+    # Optional architecture detail (issue 17): head size when heads x head_dim != hidden (Qwen3, Gemma);
+    # Mixture-of-Experts layout; DeepSeek multi-head latent attention (MLA); sliding-window layers.
+    head_dim: int | None = None
+    moe_intermediate_size: int | None = Field(default=None, description="FFN width of one routed expert when it differs from intermediate_size (which then sizes dense layers).")
+    num_shared_experts: int = Field(default=0, ge=0, description="Always-active experts per MoE layer (DeepSeek, Llama 4).")
+    first_k_dense_replace: int = Field(default=0, ge=0, description="Leading layers with a dense MLP (DeepSeek-V3: 3).")
+    moe_layer_step: int = Field(default=1, ge=1, description="Every k-th layer is MoE, the rest dense (Llama 4 Maverick: 2).")
+    q_lora_rank: int | None = None
+    kv_lora_rank: int | None = Field(default=None, description="MLA compressed KV width (DeepSeek-V3: 512).")
+    qk_rope_head_dim: int | None = None
+    qk_nope_head_dim: int | None = None
+    v_head_dim: int | None = None
+    sliding_window: int | None = Field(default=None, description="Local attention window, tokens.")
+    global_layer_every: int | None = Field(default=None, description="One full-attention layer every N layers, the rest sliding (Gemma 2 and gpt-oss: 2; Gemma 3: 6).")
+    expert_weight_format: Literal["bf16", "mxfp4"] = "bf16"
+    linear_module_names: tuple[str, ...] | None = Field(default=None, description="nn.Linear names in one decoder layer as the checkpoint spells them; None: Llama names.")
     params: float | None = Field(default=None, description="Parameter count, for models given by size alone.")
     activation_bytes_per_sample: float | None = Field(default=None, description="Training activations per sample.")
     flops_per_sample: float | None = Field(default=None, description="Forward FLOPs per sample (non-transformers).")

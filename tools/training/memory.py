@@ -87,7 +87,7 @@ def activation_bytes_per_token_layer(
     h = arch.hidden
     non_matmul = _NON_MATMUL_H[precision] * h / (tp if sp else 1)
     attn = act * (3 * h + 2 * arch.kv_dim) / tp
-    mlp = (4 if arch.gated else 2) * act * arch.ffn * max(arch.experts_per_token, 1) / tp
+    mlp = (4 if arch.gated else 2) * act * arch.mlp_activation_width / tp  # routed top-k + shared experts
     scores = 0.0
     if attention == "eager" and not recompute_attention:
         # softmax output kept in fp32 plus its cast back to the compute dtype: 4 + 2 bytes per score

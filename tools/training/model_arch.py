@@ -13,6 +13,12 @@ _ARCH_FIELDS = (
     "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size",
     "vocab_size", "tie_word_embeddings", "num_local_experts", "num_experts_per_tok", "gated_mlp",
 )
+# Preset-only detail (issue 17): head size, MoE layout, MLA, sliding windows, module names.
+_DETAIL_FIELDS = (
+    "head_dim", "moe_intermediate_size", "num_shared_experts", "first_k_dense_replace", "moe_layer_step",
+    "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "sliding_window",
+    "global_layer_every", "expert_weight_format", "linear_module_names",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,33 +40,90 @@ class Architecture:
     opaque_params: float = 0.0
     opaque_activation_bytes: float = 0.0
     opaque_flops: float = 0.0
+    # issue 17 detail; defaults reproduce the plain Llama/Mixtral shape
+    head_dim: int = 0  # 0: hidden // heads
+    moe_ffn: int = 0  # routed-expert FFN width; 0: ffn
+    shared_experts: int = 0
+    dense_layers: int = 0  # layers with a dense MLP in an MoE model (DeepSeek first_k_dense, Llama 4 interleave)
+    mla: tuple[int, int, int, int, int] | None = None  # q_lora_rank (0: none), kv_lora_rank, rope, nope, v dims
+    sliding_window: int = 0
+    global_layer_every: int = 0
+    expert_format: str = "bf16"
+    linear_names: tuple[str, ...] = ()
 
     @property
     def is_transformer(self) -> bool:
         return self.family != "cnn"
 
     @property
+    def hd(self) -> int:
+        return self.head_dim or self.hidden // self.heads
+
+    @property
+    def q_dim(self) -> int:
+        return self.heads * self.hd
+
+    @property
     def kv_dim(self) -> int:
-        return self.hidden // self.heads * self.kv_heads
+        return self.hd * self.kv_heads
+
+    @property
+    def expert_ffn(self) -> int:
+        return self.moe_ffn or self.ffn
 
     @property
     def mlp_params_per_expert(self) -> int:
+        return (3 if self.gated else 2) * self.hidden * self.expert_ffn
+
+    @property
+    def moe_layers(self) -> int:
+        return self.layers - self.dense_layers if self.experts > 1 else 0
+
+    @property
+    def attention_params(self) -> int:
+        h = self.hidden
+        if self.mla is not None:
+            qr, kvr, rope, nope, v = self.mla
+            q = (h * qr + qr + qr * self.heads * (nope + rope)) if qr else h * self.heads * (nope + rope)
+            kv = h * (kvr + rope) + kvr + kvr * self.heads * (nope + v)
+            return q + kv + self.heads * v * h
+        return 2 * h * self.q_dim + 2 * h * self.kv_dim
+
+    @property
+    def dense_mlp_params(self) -> int:
         return (3 if self.gated else 2) * self.hidden * self.ffn
 
     @property
-    def layer_params(self) -> int:
-        """Attention (q, k, v, o) + MLP (all experts) + router + two norms, as in HF Llama/Mixtral."""
-        if not self.is_transformer:
-            return 0
-        attn = 2 * self.hidden * self.hidden + 2 * self.hidden * self.kv_dim
-        router = self.hidden * self.experts if self.experts > 1 else 0
-        return attn + self.mlp_params_per_expert * self.experts + router + 2 * self.hidden
+    def expert_params_per_layer(self) -> float:
+        """Routed-expert weights in one MoE layer (what expert parallelism divides)."""
+        return float(self.mlp_params_per_expert * self.experts) if self.experts > 1 else 0.0
+
+    def _mlp_average(self, routed: int) -> float:
+        if self.experts <= 1:
+            return float(self.dense_mlp_params)
+        moe = self.mlp_params_per_expert * (routed + self.shared_experts) + self.hidden * self.experts
+        return (self.moe_layers * moe + self.dense_layers * self.dense_mlp_params) / self.layers
 
     @property
-    def active_layer_params(self) -> int:
+    def mlp_activation_width(self) -> float:
+        """FFN width a token passes through per layer, averaged over layers (routed top-k + shared experts)."""
+        if self.experts <= 1:
+            return float(self.ffn)
+        moe = self.expert_ffn * (max(self.experts_per_token, 1) + self.shared_experts)
+        return (self.moe_layers * moe + self.dense_layers * self.ffn) / self.layers
+
+    @property
+    def layer_params(self) -> float:
+        """Attention + MLP (all experts, averaged over MoE and dense layers) + router + two norms."""
+        if not self.is_transformer:
+            return 0
+        return self.attention_params + self._mlp_average(self.experts) + 2 * self.hidden
+
+    @property
+    def active_layer_params(self) -> float:
         if self.experts <= 1:
             return self.layer_params
-        return self.layer_params - self.mlp_params_per_expert * (self.experts - self.experts_per_token)
+        return self.attention_params + self._mlp_average(self.experts_per_token) + 2 * self.hidden
 
     @property
     def embedding_params(self) -> int:
@@ -121,7 +184,7 @@ def _resolve(spec: ModelSpec) -> Architecture:
                 opaque_activation_bytes=float(preset.activation_bytes_per_sample or 0),
                 opaque_flops=float(preset.flops_per_sample or 0),
             )
-        values = {k: getattr(preset, k) for k in _ARCH_FIELDS}
+        values = {k: getattr(preset, k) for k in _ARCH_FIELDS + _DETAIL_FIELDS}
         values["family"] = preset.family
     overrides = {k: getattr(spec, k) for k in _ARCH_FIELDS if getattr(spec, k) is not None}
     values.update(overrides)
@@ -140,7 +203,7 @@ def _resolve(spec: ModelSpec) -> Architecture:
             raise PlanInputError(f"model.{required}", "required when no preset gives it")
     hidden, heads = int(values["hidden_size"]), int(values["num_attention_heads"])
     kv = int(values.get("num_key_value_heads") or heads)
-    if hidden % heads:
+    if hidden % heads and not values.get("head_dim"):
         raise PlanInputError("model.num_attention_heads", f"must divide hidden_size {hidden}")
     if heads % kv:
         raise PlanInputError("model.num_key_value_heads", f"must divide num_attention_heads {heads}")
@@ -152,5 +215,27 @@ def _resolve(spec: ModelSpec) -> Architecture:
         name=name, family=str(values.get("family") or "decoder"), hidden=hidden,
         layers=int(values["num_hidden_layers"]), heads=heads, kv_heads=kv, ffn=int(values["intermediate_size"]),
         vocab=int(values["vocab_size"]), tied=bool(values.get("tie_word_embeddings") or False), experts=experts,
-        experts_per_token=per_tok, gated=values.get("gated_mlp") is not False,
+        experts_per_token=per_tok, gated=values.get("gated_mlp") is not False, **_detail(values, experts),
     )
+
+
+def _detail(values: dict[str, object], experts: int) -> dict[str, object]:
+    """Issue-17 preset detail mapped onto Architecture's optional fields."""
+    layers = int(values["num_hidden_layers"])  # type: ignore[call-overload]
+    dense = 0
+    if experts > 1:
+        step = int(values.get("moe_layer_step") or 1)  # type: ignore[call-overload]
+        first = int(values.get("first_k_dense_replace") or 0)  # type: ignore[call-overload]
+        dense = first + sum(1 for i in range(first, layers) if (i + 1) % step)
+    mla = None
+    if values.get("kv_lora_rank"):
+        mla = tuple(int(values.get(k) or 0) for k in (  # type: ignore[call-overload]
+            "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"))
+    return {
+        "head_dim": int(values.get("head_dim") or 0), "moe_ffn": int(values.get("moe_intermediate_size") or 0),  # type: ignore[call-overload]
+        "shared_experts": int(values.get("num_shared_experts") or 0), "dense_layers": dense,  # type: ignore[call-overload]
+        "mla": mla, "sliding_window": int(values.get("sliding_window") or 0),  # type: ignore[call-overload]
+        "global_layer_every": int(values.get("global_layer_every") or 0),  # type: ignore[call-overload]
+        "expert_format": str(values.get("expert_weight_format") or "bf16"),
+        "linear_names": tuple(values.get("linear_module_names") or ()),  # type: ignore[arg-type]
+    }
