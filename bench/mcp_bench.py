@@ -29,7 +29,7 @@ from bench.raw_http_load import raw_load
 from ml_expert_mcp.server.app import build_server
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS_STDIO = StdioServerParameters(command=sys.executable, args=["-m", "server.cli", "serve"], cwd=str(ROOT))
+OURS_STDIO = StdioServerParameters(command=sys.executable, args=["-m", "ml_expert_mcp.server.cli", "serve"], cwd=str(ROOT))
 BASE_STDIO = StdioServerParameters(command=sys.executable, args=["-m", "bench.baseline_server"], cwd=str(ROOT))
 ECHO = ("echo", {"text": "hello"})
 
@@ -126,7 +126,7 @@ def http_throughput(calls: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     p1, p2 = free_port(), free_port()
-    ours = _spawn([sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(p1)], p1)
+    ours = _spawn([sys.executable, "-m", "ml_expert_mcp.server.cli", "serve", "--http", "--port", str(p1)], p1)
     base = _spawn([sys.executable, "-m", "bench.baseline_server", "http", str(p2)], p2)
     try:
         ours_url, base_url = f"http://127.0.0.1:{p1}/mcp", f"http://127.0.0.1:{p2}/mcp"

@@ -9,12 +9,11 @@ from mcp.types import EmptyResult, SetLevelRequestParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ml_expert_mcp.server import completions, prompts, resources
+from ml_expert_mcp.server import __version__, completions, prompts, resources
 from ml_expert_mcp.server.tool_catalogue import ToolCatalogue
 
 CACHE_SIZE = 256  # deterministic results kept per tool (LRU)
 SERVER_NAME = "ml-expert"
-VERSION = "0.1.0"
 INSTRUCTIONS = (
     "Deterministic ML-infrastructure planners. Training: select_distribution_strategy (search), "
     "estimate_training_memory (one layout), plan_pytorch_training, plan_tf_training, plan_sagemaker_job. Serving: "
@@ -26,7 +25,7 @@ INSTRUCTIONS = (
 
 def build_server(cache_size: int = CACHE_SIZE) -> MCPServer:
     """The server; tools register on first use (see server.tool_catalogue). cache_size 0 disables result caching."""
-    mcp = MCPServer(SERVER_NAME, version=VERSION, instructions=INSTRUCTIONS, log_level="WARNING")
+    mcp = MCPServer(SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
     mcp.middleware.append(ToolCatalogue(mcp, cache_size))
     mcp.resource("knowledge://index", name="knowledge-index", title="Knowledge base index",
                  description="Every framework-tree node: id, title, parent, status.", mime_type="application/json")(resources.knowledge_index)

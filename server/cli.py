@@ -81,7 +81,10 @@ def _call(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ml_expert_mcp.server import __version__
+
     parser = argparse.ArgumentParser(prog="ml-expert", description="ML-infrastructure planning tools over MCP.")
+    parser.add_argument("--version", action="version", version=f"ml-expert {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
     serve.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")

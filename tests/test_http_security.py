@@ -25,7 +25,7 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     import os
 
-    return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--http", *args],
+    return subprocess.Popen([sys.executable, "-m", "ml_expert_mcp.server.cli", "serve", "--http", *args],
                             env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parents[1],
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -112,19 +112,19 @@ def test_readme_catalogue_matches_the_server() -> None:
 
 
 def test_cli_call_prints_json_and_fails_clearly() -> None:
-    ok = subprocess.run([sys.executable, "-m", "server.cli", "call", "search_knowledge", "--json", '{"query": "kserve"}'],
+    ok = subprocess.run([sys.executable, "-m", "ml_expert_mcp.server.cli", "call", "search_knowledge", "--json", '{"query": "kserve"}'],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and json.loads(ok.stdout)["hits"]
-    bad = subprocess.run([sys.executable, "-m", "server.cli", "call", "recommend_framework", "--json", '{"task": "poetry"}'],
+    bad = subprocess.run([sys.executable, "-m", "ml_expert_mcp.server.cli", "call", "recommend_framework", "--json", '{"task": "poetry"}'],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "task" in bad.stderr and "Traceback" not in bad.stderr
-    listing = subprocess.run([sys.executable, "-m", "server.cli", "tools"], capture_output=True, text=True, timeout=60)
+    listing = subprocess.run([sys.executable, "-m", "ml_expert_mcp.server.cli", "tools"], capture_output=True, text=True, timeout=60)
     assert all(name in listing.stdout for name in tool_names())
 
 
 @pytest.mark.anyio
 async def test_stdio_subprocess() -> None:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "server.cli", "serve"])
+    params = StdioServerParameters(command=sys.executable, args=["-m", "ml_expert_mcp.server.cli", "serve"])
     async with Client(params) as client:
         tools = (await client.list_tools()).tools
         assert {t.name for t in tools} == set(tool_names())
@@ -141,7 +141,7 @@ def _free_port() -> int:
 @pytest.mark.anyio
 async def test_streamable_http_transport() -> None:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--http", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "ml_expert_mcp.server.cli", "serve", "--http", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
