@@ -7,19 +7,19 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ml_expert_mcp.knowledge.schema import GpuSpec, InstanceType, KnowledgeNode, ModelPreset
+from ml_expert_mcp.knowledge.schema import GpuSpec, InstanceType, KnowledgeNode, LatencyAnchor, ModelPreset
 
 __all__ = ["framework_nodes", "gpu_catalog", "instance_catalog", "model_catalog", "node_index", "KnowledgeNode",
-           "GpuSpec", "InstanceType", "ModelPreset"]
+           "GpuSpec", "InstanceType", "ModelPreset", "LatencyAnchor", "latency_anchors"]
 
 
 def _read_toml(relative: str) -> dict[str, Any]:
-    return tomllib.loads(resources.files("knowledge").joinpath(relative).read_text(encoding="utf-8"))
+    return tomllib.loads(resources.files("ml_expert_mcp.knowledge").joinpath(relative).read_text(encoding="utf-8"))
 
 
 def framework_files() -> list[str]:
     """Relative paths of the framework-tree files, sorted so loading order is stable."""
-    folder = resources.files("knowledge").joinpath("frameworks")
+    folder = resources.files("ml_expert_mcp.knowledge").joinpath("frameworks")
     return sorted(f"frameworks/{p.name}" for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -63,3 +63,10 @@ def instance_catalog() -> dict[str, InstanceType]:
         if inst.gpu is not None and inst.gpu not in gpu_catalog():
             raise ValueError(f"instance {inst.id} names unknown GPU {inst.gpu}")
     return out
+
+
+@cache
+def latency_anchors() -> dict[tuple[str, str], LatencyAnchor]:
+    """Serving latency constants by (runtime, family), fitted on published inference measurements."""
+    raw = _read_toml("serving_latency.toml")["anchor"]
+    return {(a.runtime, a.family): a for a in (LatencyAnchor.model_validate(r) for r in raw)}

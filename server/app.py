@@ -38,11 +38,11 @@ def build_server(cache_size: int = CACHE_SIZE) -> MCPServer:
     for fn in prompts.PROMPTS:
         mcp.prompt(name=fn.__name__, description=fn.__doc__)(fn)
 
-    mcp.completion()(completions.complete)
+    mcp.completion()(completions.complete)  # type: ignore[no-untyped-call]
     # logging/setLevel (protocol 2025-11-25; deprecated in 2026-07-28): MCPServer has no public hook for it.
     mcp._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, _set_log_level)
 
-    @mcp.custom_route("/healthz", methods=["GET"])
+    @mcp.custom_route("/healthz", methods=["GET"])  # type: ignore[untyped-decorator]
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 

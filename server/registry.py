@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from ml_expert_mcp.probes.mlflow_server import verify_mlflow_server
 from ml_expert_mcp.probes.tf_serving import verify_tf_serving
 from ml_expert_mcp.tools.common.tool import request_model, tool_mark
@@ -64,7 +66,7 @@ class Tool:
         return " ".join(inspect.cleandoc(self.function.__doc__ or "").split())
 
     @property
-    def request(self) -> type:
+    def request(self) -> type[BaseModel]:
         return request_model(self.function)
 
 

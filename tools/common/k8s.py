@@ -2,6 +2,10 @@
 
 Shared by the serving and MLflow planners. Names follow RFC 1123 (what the API server enforces on metadata.name
 and namespaces); the full schema check is `kubernetes-validate --strict` in the tests.
+
+The kubelet expands `$(VAR)` in a container's command, args and env values (a user string `$(PGPASSWORD)` would
+become the secret): `to_yaml` writes every `$` there as `$$`, Kubernetes' escape, in every container of every pod
+template it finds, so no planner can forget it.
 """
 
 from __future__ import annotations
@@ -59,8 +63,33 @@ _Dumper.add_representer(str, _str)
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:
-    return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1_000_000,
-                         allow_unicode=True)
+    return str(yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1_000_000,
+                         allow_unicode=True))
+
+
+EXPANDED_FIELDS = ("command", "args")
+CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def _literal_container(container: dict[str, Any]) -> dict[str, Any]:
+    out = dict(container)
+    for key in EXPANDED_FIELDS:
+        if isinstance(out.get(key), list):
+            out[key] = [v.replace("$", "$$") if isinstance(v, str) else v for v in out[key]]
+    if isinstance(out.get("env"), list):
+        out["env"] = [{**e, "value": e["value"].replace("$", "$$")} if isinstance(e, dict) and
+                      isinstance(e.get("value"), str) else e for e in out["env"]]
+    return out
+
+
+def literal_expansions(node: Any) -> Any:
+    """A copy of a manifest where the kubelet's `$(VAR)` expansion gives back every container string as written."""
+    if isinstance(node, dict):
+        return {k: [_literal_container(literal_expansions(c)) if isinstance(c, dict) else c for c in v]
+                if k in CONTAINER_LISTS and isinstance(v, list) else literal_expansions(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [literal_expansions(v) for v in node]
+    return node
 
 
 def check_names(documents: list[dict[str, Any]]) -> list[str]:
@@ -69,7 +98,7 @@ def check_names(documents: list[dict[str, Any]]) -> list[str]:
     for doc in documents:
         meta = doc.get("metadata", {})
         for key in ("name", "namespace"):
-            if key in meta and not DNS_LABEL.match(meta[key]):
+            if key in meta and not DNS_LABEL.fullmatch(meta[key]):
                 problems.append(f"{doc.get('kind')}: metadata.{key} {meta[key]!r} is not an RFC 1123 label")
         if not doc.get("apiVersion") or not doc.get("kind"):
             problems.append(f"object without apiVersion/kind: {meta.get('name')}")

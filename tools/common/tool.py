@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_type_hints
 
+from pydantic import BaseModel
+
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTRIBUTE = "__ml_expert_tool__"
 
@@ -39,8 +41,11 @@ def tool_mark(fn: Callable[..., Any]) -> ToolMark:
     return mark
 
 
-def request_model(fn: Callable[..., Any]) -> type:
+def request_model(fn: Callable[..., Any]) -> type[BaseModel]:
     """The type of the function's one parameter (a pydantic model)."""
     hints = get_type_hints(fn)
     params = [k for k in hints if k != "return"]
-    return hints[params[0]]
+    model = hints[params[0]]
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"{fn.__name__}: its parameter must be a pydantic model")
+    return model

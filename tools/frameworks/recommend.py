@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -25,7 +25,7 @@ class RecommendFrameworkRequest(StrictModel):
     model_params_b: float = Field(default=0.1, ge=0, le=1e4, description="Model size, billions of parameters (0 for classical ML).")
     num_gpus: int = Field(default=1, ge=0, le=100_000, description="GPUs available for training (0 = CPU only).")
     tpu: bool = Field(default=False, description="Training on Google TPUs.")
-    deployment_targets: list[Target] = Field(default_factory=lambda: ["server"], max_length=4, description="Where models run.")
+    deployment_targets: list[Target] = Field(default_factory=lambda: list[Target](["server"]), max_length=4, description="Where models run.")
     team_language: Language = Field(default="python", description="Team's main language.")
     existing_stack: list[Stack] = Field(default_factory=list, max_length=8, description="What the team already runs.")
     needs_distributed_training: bool = Field(default=False, description="Multi-GPU or multi-node training needed.")
@@ -47,8 +47,8 @@ class FrameworkRecommendation(BaseModel):
 
 
 @cache
-def _table() -> tuple[dict, ...]:
-    text = resources.files("knowledge").joinpath("framework_scores.toml").read_text(encoding="utf-8")
+def _table() -> tuple[dict[str, Any], ...]:
+    text = resources.files("ml_expert_mcp.knowledge").joinpath("framework_scores.toml").read_text(encoding="utf-8")
     return tuple(tomllib.loads(text)["framework"])
 
 

@@ -7,7 +7,7 @@ import re
 from pydantic import BaseModel, Field
 
 from ml_expert_mcp.knowledge import framework_nodes
-from ml_expert_mcp.knowledge.schema import NodeStatus
+from ml_expert_mcp.knowledge.schema import KnowledgeNode, NodeStatus
 from ml_expert_mcp.tools.common.models import StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 
@@ -44,7 +44,7 @@ def search_knowledge(req: SearchKnowledgeRequest) -> SearchKnowledgeResult:
     and what replaced them. Call first when a question names a tool or API.
     """
     query = _words(req.query)
-    scored: list[tuple[float, str, object]] = []
+    scored: list[tuple[float, str, KnowledgeNode]] = []
     for node in framework_nodes():
         fields = {"id": node.id.replace(".", " ").replace("_", " "), "title": node.title, "tags": " ".join(node.tags),
                   "summary": node.summary, "correction": node.correction or ""}

@@ -1,7 +1,8 @@
 """Artifacts of design_mlflow_platform: auth config, image, compose file, manifests, promotion code, monitoring.
 
 User strings enter through YAML dumps (PyYAML), shlex and repr(); secrets enter only as references to the
-environment or to a Kubernetes Secret, never as values.
+environment or to a Kubernetes Secret, never as values. Compose and Kubernetes expand `${VAR}` / `$(VAR)` in what
+they deploy: common.compose and common.k8s write every `$` of a user string literally.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import json
 import posixpath
 from typing import Any
 
-from ml_expert_mcp.tools.common import k8s
+from ml_expert_mcp.tools.common import compose, k8s
+from ml_expert_mcp.tools.common.compose import Interpolation
 from ml_expert_mcp.tools.common.aws import require_valid
 from ml_expert_mcp.tools.mlops.inputs import DesignMLflowRequest
 from ml_expert_mcp.tools.mlops.plans import EnvVar, MonitoringPlan, ServingSnippet
@@ -61,7 +63,7 @@ def docker_compose(req: DesignMLflowRequest, command: list[str], env: list[EnvVa
     for var in env:
         if var.source == "secret":
             shell = SHELL_VARS[var.name]
-            mlflow_env[var.name] = f"${{{shell}:?set {shell}}}"
+            mlflow_env[var.name] = Interpolation(f"${{{shell}:?set {shell}}}")
         else:
             mlflow_env[var.name] = _env_value(var)
     depends: dict[str, Any] = {}
@@ -73,7 +75,7 @@ def docker_compose(req: DesignMLflowRequest, command: list[str], env: list[EnvVa
         services[db.host] = {
             "image": "postgres:16",
             "environment": {"POSTGRES_USER": db.user, "POSTGRES_DB": db.name,
-                            "POSTGRES_PASSWORD": "${MLFLOW_DB_PASSWORD:?set MLFLOW_DB_PASSWORD}"},
+                            "POSTGRES_PASSWORD": Interpolation("${MLFLOW_DB_PASSWORD:?set MLFLOW_DB_PASSWORD}")},
             "volumes": ["pgdata:/var/lib/postgresql/data"],
             "configs": [{"source": "create_auth_db", "target": "/docker-entrypoint-initdb.d/10-auth-db.sql"}],
             "healthcheck": {"test": ["CMD-SHELL", f"pg_isready -U {db.user} -d {db.name}"], "interval": "5s",
@@ -83,8 +85,8 @@ def docker_compose(req: DesignMLflowRequest, command: list[str], env: list[EnvVa
         depends[db.host] = {"condition": "service_healthy"}
     if minio:
         bucket = artifact_uri.removeprefix("s3://").split("/", 1)[0]
-        creds = {"MINIO_ROOT_USER": "${S3_ACCESS_KEY:?set S3_ACCESS_KEY}",
-                 "MINIO_ROOT_PASSWORD": "${S3_SECRET_KEY:?set S3_SECRET_KEY}"}
+        creds = {"MINIO_ROOT_USER": Interpolation("${S3_ACCESS_KEY:?set S3_ACCESS_KEY}"),
+                 "MINIO_ROOT_PASSWORD": Interpolation("${S3_SECRET_KEY:?set S3_SECRET_KEY}")}
         services["minio"] = {
             "image": "minio/minio:latest", "command": ["server", "/data", "--console-address", ":9001"],
             "environment": creds, "volumes": ["miniodata:/data"],
@@ -94,7 +96,7 @@ def docker_compose(req: DesignMLflowRequest, command: list[str], env: list[EnvVa
         services["create-bucket"] = {
             "image": "minio/mc:latest", "depends_on": {"minio": {"condition": "service_healthy"}},
             "environment": creds,
-            "entrypoint": ["sh", "-c", 'mc alias set local http://minio:9000 "$$MINIO_ROOT_USER" "$$MINIO_ROOT_PASSWORD"'
+            "entrypoint": ["sh", "-c", 'mc alias set local http://minio:9000 "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"'
                            f" && mc mb --ignore-existing local/{bucket}"],
         }
         depends["create-bucket"] = {"condition": "service_completed_successfully"}
@@ -120,7 +122,7 @@ def docker_compose(req: DesignMLflowRequest, command: list[str], env: list[EnvVa
         mlflow["volumes"] = [f"mlflowdata:{posixpath.normpath(posixpath.join('/', req.data_dir))}"]
     services["mlflow"] = mlflow
     doc: dict[str, Any] = {"name": "mlflow", "services": services}
-    volumes = {}
+    volumes: dict[str, dict[str, Any]] = {}
     if req.backend == "postgresql":
         volumes["pgdata"] = {}
     if minio:
@@ -131,7 +133,7 @@ def docker_compose(req: DesignMLflowRequest, command: list[str], env: list[EnvVa
         doc["volumes"] = volumes
     if configs:
         doc["configs"] = configs
-    return k8s.to_yaml([doc])
+    return compose.to_yaml(doc)
 
 
 def kubernetes_manifests(req: DesignMLflowRequest, command: list[str], env: list[EnvVar], ini: str | None,
@@ -145,7 +147,7 @@ def kubernetes_manifests(req: DesignMLflowRequest, command: list[str], env: list
                                                                                    "key": SECRET_KEYS[var.name]}}})
         else:
             container_env.append({"name": var.name, "value": _env_value(var)})
-    mounts = [{"name": "prometheus", "mountPath": "/tmp/mlflow-prometheus"}]
+    mounts: list[dict[str, Any]] = [{"name": "prometheus", "mountPath": "/tmp/mlflow-prometheus"}]
     volumes: list[dict[str, Any]] = [{"name": "prometheus", "emptyDir": {}}]
     docs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": k8s.metadata(app, ns, app, "tracking-server")}]

@@ -158,7 +158,7 @@ def check_fields(parsed: dict[str, list[Any]], table: FieldTable, where: str = "
                 else:
                     problems += check_fields(value, kind, f"{path}.")
             elif kind in _WRAPPERS:
-                inner = value.get("value", [None]) if isinstance(value, dict) else None
+                inner = value.get("value", [None]) if isinstance(value, dict) else [None]
                 if not (isinstance(value, dict) and set(value) == {"value"} and len(inner) == 1
                         and type(inner[0]) is _WRAPPERS[kind]):
                     problems.append(f"{path}: expected {{ value: <{_WRAPPERS[kind].__name__}> }}")
