@@ -14,14 +14,13 @@ to botocore's full model.
 
 from __future__ import annotations
 
-import re
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from ml_expert_mcp.tools.common.errors import PlanInputError
-
 
 # The requests the planners build; each must be in the pruned extract.
 OPERATIONS: dict[str, tuple[str, ...]] = {
