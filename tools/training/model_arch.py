@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from ml_expert_mcp.knowledge import model_catalog
 from ml_expert_mcp.tools.common.errors import PlanInputError
@@ -219,23 +220,29 @@ def _resolve(spec: ModelSpec) -> Architecture:
     )
 
 
-def _detail(values: dict[str, object], experts: int) -> dict[str, object]:
+def _num(v: object) -> int:
+    return int(v) if isinstance(v, (int, float)) else 0
+
+
+def _detail(values: dict[str, object], experts: int) -> dict[str, Any]:
     """Issue-17 preset detail mapped onto Architecture's optional fields."""
-    layers = int(values["num_hidden_layers"])  # type: ignore[call-overload]
+    layers = _num(values["num_hidden_layers"])
     dense = 0
     if experts > 1:
-        step = int(values.get("moe_layer_step") or 1)  # type: ignore[call-overload]
-        first = int(values.get("first_k_dense_replace") or 0)  # type: ignore[call-overload]
+        step = _num(values.get("moe_layer_step")) or 1
+        first = _num(values.get("first_k_dense_replace"))
         dense = first + sum(1 for i in range(first, layers) if (i + 1) % step)
     mla = None
     if values.get("kv_lora_rank"):
-        mla = tuple(int(values.get(k) or 0) for k in (  # type: ignore[call-overload]
+        q_rank, kv_rank, rope, nope, v_dim = (_num(values.get(k)) for k in (
             "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"))
+        mla = (q_rank, kv_rank, rope, nope, v_dim)
+    names = values.get("linear_module_names")
     return {
-        "head_dim": int(values.get("head_dim") or 0), "moe_ffn": int(values.get("moe_intermediate_size") or 0),  # type: ignore[call-overload]
-        "shared_experts": int(values.get("num_shared_experts") or 0), "dense_layers": dense,  # type: ignore[call-overload]
-        "mla": mla, "sliding_window": int(values.get("sliding_window") or 0),  # type: ignore[call-overload]
-        "global_layer_every": int(values.get("global_layer_every") or 0),  # type: ignore[call-overload]
+        "head_dim": _num(values.get("head_dim")), "moe_ffn": _num(values.get("moe_intermediate_size")),
+        "shared_experts": _num(values.get("num_shared_experts")), "dense_layers": dense,
+        "mla": mla, "sliding_window": _num(values.get("sliding_window")),
+        "global_layer_every": _num(values.get("global_layer_every")),
         "expert_format": str(values.get("expert_weight_format") or "bf16"),
-        "linear_names": tuple(values.get("linear_module_names") or ()),  # type: ignore[arg-type]
+        "linear_names": tuple(str(n) for n in names) if isinstance(names, (list, tuple)) else (),
     }

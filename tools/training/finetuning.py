@@ -1,0 +1,337 @@
+"""Fine-tuning memory (issue 17): full, LoRA, QLoRA, DoRA, counted tensor by tensor.
+
+What dominates and where each count comes from:
+- frozen base weights in their storage format: bitsandbytes NF4 = 4-bit codes + one fp32 absmax per block of
+  64 (4.5 bits); double quantization stores the absmax in 8 bits with one fp32 per 256 blocks (4.127 bits)
+  (Dettmers et al. 2023, QLoRA, arXiv:2305.14314, section 3); LLM.int8: 1 byte + fp32 row scale; GPTQ/AWQ
+  int4 with group 128: 4-bit codes + fp16 scale + 4-bit zero per group (4.16 bits). Embeddings, LM head and
+  norms stay 16-bit (bitsandbytes skips lm_head in transformers; LitGPT quantizes every Linear).
+- dequantization buffer: one 16-bit copy of the largest weight at a time (forward and backward).
+- adapters: r x (in + out) per targeted Linear (Hu et al. 2021), DoRA adds one magnitude vector of `out`
+  (Liu et al. 2024); PEFT keeps adapter weights in fp32 (autocast_adapter_dtype=True), torchtune/LitGPT in
+  the model dtype. Trainable weight + grad + optimizer states (AdamW: two states in the param's dtype,
+  bitsandbytes 8-bit: 2 bytes).
+- activations a frozen layer saves: a frozen Linear needs no input for a weight gradient, so only the
+  inputs of adapted Linears are saved (an adapter on gate/up saves the norm output, one on down_proj saves
+  the wide MLP product); bitsandbytes' MatMul4Bit saves its input whenever that input needs a gradient, so
+  a QLoRA layer saves every Linear input; the SwiGLU itself saves gate, silu(gate) and up; SDPA saves q, k,
+  v, out; HF RMSNorm saves its fp32 upcast input. Dropout > 0 saves a dropped copy (+ 1-byte mask) per adapted
+  module. torch.compile fuses the norm and SwiGLU (input only). Full checkpointing keeps each layer's
+  input and recomputes one layer at a time; activation offloading moves the kept inputs to CPU.
+- logits: 16-bit logits + fp32 upcast + log-softmax + its grad (14.5 x vocab bytes per token, measured on
+  H100, memory.py); chunked cross-entropy keeps the 16-bit logits and one chunk's fp32 work.
+None of these constants is fitted on the evidence rows of bench/evidence/peft_memory.csv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ml_expert_mcp.tools.common.errors import PlanInputError
+from ml_expert_mcp.tools.training.finetuning_inputs import FinetuningSpec
+from ml_expert_mcp.tools.training.memory import _LOGITS_V, MemoryTerms, optimizer_bytes_per_param
+from ml_expert_mcp.tools.training.model_arch import Architecture
+
+# Bytes per parameter of a frozen Linear weight in each storage format.
+BASE_BYTES = {
+    "none": 2.0,
+    "nf4": 0.5 + 4.0 / 64,
+    "nf4_double_quant": 0.5 + 1.0 / 64 + 4.0 / (64 * 256),
+    "int8": 1.0 + 4.0 / 4096,
+    "gptq_int4": 0.5 + (2.0 + 0.5) / 128,
+    "awq_int4": 0.5 + (2.0 + 0.5) / 128,
+    "fp8": 1.0,
+}
+MXFP4_BYTES = 0.5 + 1.0 / 32  # OCP MX: 4-bit E2M1 + one 8-bit scale per 32 (gpt-oss experts)
+ROLES = ("q", "k", "v", "o", "gate", "up", "down")
+Group = tuple[str, ...]  # roles one nn.Linear covers (a fused qkv covers three)
+# Module names per model family, as the checkpoint spells them: name -> the Linear modules it matches in one
+# layer. Names shared between families with different meanings (w1, w2, c_proj) are resolved by the family.
+FAMILIES: dict[str, dict[str, tuple[Group, ...]]] = {
+    "llama": {"q_proj": (("q",),), "k_proj": (("k",),), "v_proj": (("v",),), "o_proj": (("o",),),
+              "gate_proj": (("gate",),), "up_proj": (("up",),), "down_proj": (("down",),)},
+    "torchtune": {"q_proj": (("q",),), "k_proj": (("k",),), "v_proj": (("v",),), "output_proj": (("o",),),
+                  "w1": (("gate",),), "w3": (("up",),), "w2": (("down",),)},
+    "mixtral": {"q_proj": (("q",),), "k_proj": (("k",),), "v_proj": (("v",),), "o_proj": (("o",),),
+                "w1": (("gate",),), "w3": (("up",),), "w2": (("down",),)},
+    "phi3": {"qkv_proj": (("q", "k", "v"),), "o_proj": (("o",),), "gate_up_proj": (("gate", "up"),),
+             "down_proj": (("down",),)},
+    "qwen1": {"c_attn": (("q", "k", "v"),), "c_proj": (("o",), ("down",)), "w1": (("up",),), "w2": (("gate",),)},
+    "neox": {"query_key_value": (("q", "k", "v"),), "dense": (("o",),), "dense_h_to_4h": (("up",),),
+             "dense_4h_to_h": (("down",),)},
+    "deepseek": {"q_a_proj": (("q",),), "q_b_proj": (("q",),), "kv_a_proj_with_mqa": (("k", "v"),),
+                 "kv_b_proj": (("k", "v"),), "o_proj": (("o",),), "gate_proj": (("gate",),),
+                 "up_proj": (("up",),), "down_proj": (("down",),)},
+    "gpt_oss": {"q_proj": (("q",),), "k_proj": (("k",),), "v_proj": (("v",),), "o_proj": (("o",),)},
+}
+ATTENTION_ROLES = frozenset({"q", "k", "v", "o"})
+
+
+def model_families(arch: Architecture) -> list[str]:
+    """Families whose spelling fits the model: its own (from the preset's module names), then torchtune's."""
+    if arch.linear_names:
+        own = [f for f, names in FAMILIES.items() if set(arch.linear_names) == set(names)]
+        return own + ["torchtune"]
+    return ["llama", "torchtune", "phi3", "qwen1", "neox", "mixtral"]
+
+
+def model_linear_names(arch: Architecture) -> tuple[str, ...]:
+    out: list[str] = []
+    for fam in model_families(arch):
+        out.extend(n for n in FAMILIES[fam] if n not in out)
+    return tuple(out)
+
+
+def _default_groups(arch: Architecture, roles: frozenset[str]) -> tuple[Group, ...]:
+    fam = model_families(arch)[0]
+    groups: list[Group] = []
+    for gs in FAMILIES[fam].values():
+        groups.extend(g for g in gs if set(g) <= roles and g not in groups)
+    if fam == "gpt_oss" and roles - ATTENTION_ROLES:
+        groups.extend((r,) for r in ("gate", "up", "down") if r in roles)  # experts via PEFT target_parameters
+    return tuple(groups)
+
+
+def quant_format(ft: FinetuningSpec) -> str:
+    if ft.base_quantization is not None:
+        return ft.base_quantization
+    return "nf4_double_quant" if ft.method == "qlora" else "none"
+
+
+def validate_finetuning(arch: Architecture, ft: FinetuningSpec, precision: str) -> tuple[Group, ...]:
+    """The adapted Linear modules, each as the roles (q, k, v, o, gate, up, down) it covers; errors name the field."""
+    fmt = quant_format(ft)
+    if ft.method == "qlora" and fmt not in ("nf4", "nf4_double_quant", "int8", "gptq_int4", "awq_int4"):
+        raise PlanInputError("finetuning.base_quantization",
+                             f"QLoRA needs a 4/8-bit integer base (nf4, nf4_double_quant, int8, gptq_int4, awq_int4), not {fmt}")
+    if fmt == "fp8":
+        raise PlanInputError("finetuning.base_quantization", "an fp8 base is not trainable with PEFT adapters here; "
+                             "use none (16-bit) or a 4-bit format")
+    if ft.method == "full" and fmt != "none":
+        raise PlanInputError("finetuning.base_quantization", "full fine-tuning updates the base: it must be 'none'")
+    if not arch.is_transformer and ft.method != "full":
+        raise PlanInputError("finetuning.method", "adapters need a transformer given by its shape (preset or HF fields)")
+    if ft.method == "full":
+        return tuple((r,) for r in ROLES)
+    if ft.target_modules == "all_linear":
+        return _default_groups(arch, frozenset(ROLES))
+    if ft.target_modules == "attention":
+        return _default_groups(arch, ATTENTION_ROLES)
+    leaves = [name.rsplit(".", 1)[-1] for name in ft.target_modules]
+    known = model_linear_names(arch)
+    for i, leaf in enumerate(leaves):
+        if leaf not in known:
+            raise PlanInputError(f"finetuning.target_modules[{i}]",
+                                 f"{ft.target_modules[i]!r} is not a Linear of {arch.name}; it has: {', '.join(known)}")
+    family = next((f for f in model_families(arch) if all(leaf in FAMILIES[f] for leaf in leaves)), None)
+    if family is None:
+        raise PlanInputError("finetuning.target_modules",
+                             "names mix spellings of different model families; use one spelling, e.g. "
+                             + ", ".join(FAMILIES[model_families(arch)[0]]))
+    groups: list[Group] = []
+    for leaf in dict.fromkeys(leaves):
+        groups.extend(FAMILIES[family][leaf])
+    return tuple(groups)
+
+
+def _role_dims(arch: Architecture) -> dict[str, tuple[int, int]]:
+    h, f = arch.hidden, arch.ffn
+    return {"q": (h, arch.q_dim), "k": (h, arch.kv_dim), "v": (h, arch.kv_dim), "o": (arch.q_dim, h),
+            "gate": (h, f), "up": (h, f), "down": (f, h)}
+
+
+def adapter_params(arch: Architecture, groups: tuple[Group, ...], rank: int, dora: bool) -> float:
+    """r x (in + out) per adapted Linear (+ out for DoRA's magnitude); routed experts each carry their own."""
+    dims = _role_dims(arch)
+    mlp_roles = {"gate", "up", "down"}
+    total = 0.0
+    for g in groups:
+        fan_in = dims[g[0]][0]
+        fan_out = sum(dims[r][1] for r in g)
+        per_module = rank * (fan_in + fan_out) + (fan_out if dora else 0)
+        if set(g) <= mlp_roles and arch.experts > 1:
+            scale = arch.expert_ffn / arch.ffn
+            e_in = fan_in * (scale if g[0] == "down" else 1.0)
+            e_out = fan_out * (1.0 if g[0] == "down" else scale)
+            per_expert = rank * (e_in + e_out) + (e_out if dora else 0)
+            n_moe = arch.moe_layers * (arch.experts + arch.shared_experts)
+            total += arch.dense_layers * per_module + n_moe * per_expert
+        else:
+            total += arch.layers * per_module
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class FinetuneMemory:
+    terms: MemoryTerms
+    base_weight_bytes: float
+    base_weight_bytes_16bit: float
+    adapter_params: float
+    trainable_params: float
+    quant: str
+
+
+def finetune_memory(
+    arch: Architecture, ft: FinetuningSpec, *, precision: str, optimizer: str, seq: int, micro_batch: int,
+    checkpointing: str, attention: str, dp: int = 1, zero_stage: int = 0, cpu_offload: bool = False,
+    num_micro_batches: int = 1,
+) -> FinetuneMemory:
+    """Peak allocated bytes per GPU of one fine-tuning step (data parallel, optionally ZeRO/FSDP sharded)."""
+    groups = validate_finetuning(arch, ft, precision)
+    fmt = quant_format(ft)
+    full = ft.method == "full"
+    act = 4 if precision == "fp32" else 2
+    wb16 = 4.0 if precision == "fp32" else 2.0
+    shard = max(dp, 1)
+    h, V = arch.hidden, arch.vocab
+    tokens = micro_batch * seq
+
+    # ---- weights -------------------------------------------------------------------------------------------
+    embed = arch.embedding_params
+    head = arch.head_params
+    linear = arch.total_params - embed - head - arch.hidden * (2 * arch.layers + 1)
+    norms = arch.hidden * (2 * arch.layers + 1)
+    expert_linear = arch.expert_params_per_layer * arch.moe_layers
+    per_linear = BASE_BYTES[fmt] if fmt != "none" else wb16
+    base = (linear - expert_linear) * per_linear + norms * wb16 + embed * wb16
+    if arch.expert_format == "mxfp4" and fmt != "none":
+        base += expert_linear * MXFP4_BYTES
+    else:
+        base += expert_linear * per_linear
+    head_quantized = fmt != "none" and ft.stack == "litgpt"
+    base += head * (per_linear if head_quantized else wb16)
+    base_16 = arch.total_params * wb16
+    if zero_stage >= 3:
+        base /= shard
+
+    # ---- trainable parameters: weight (+ copy), grad, optimizer ------------------------------------------
+    emb_head = 0.0 if full else (embed if ft.train_embeddings else 0.0) + (head if ft.train_lm_head else 0.0)
+    if full:
+        trainable = float(arch.total_params)
+        wdtype = 4.0 if precision in ("fp32", "amp_bf16", "amp_fp16") else 2.0
+        base = trainable * wdtype / (shard if zero_stage >= 3 else 1)
+        adapter_weights = 0.0
+        grads = trainable * wdtype
+        ob = optimizer_bytes_per_param(optimizer, "bf16" if wdtype == 2.0 else "amp_bf16", arch)
+    else:
+        trainable = adapter_params(arch, groups, ft.rank, ft.method == "dora")
+        tdtype = 4.0 if (ft.stack == "hf_peft" or precision == "fp32") else 2.0  # PEFT upcasts adapters to fp32
+        # HF modules_to_save keeps a trainable copy beside the frozen original; torchtune/LitGPT train in place
+        copy = emb_head * wb16 if ft.stack == "hf_peft" else 0.0
+        adapter_weights = trainable * tdtype + copy
+        grads = trainable * tdtype + emb_head * wb16
+        ob_adapter = optimizer_bytes_per_param(optimizer, "bf16" if tdtype == 2.0 else "fp32", arch)
+        ob_emb = optimizer_bytes_per_param(optimizer, "bf16", arch)
+        ob = (ob_adapter * trainable + ob_emb * emb_head) / max(trainable + emb_head, 1.0)
+    opt = ob * (trainable + emb_head)
+    if zero_stage >= 1:
+        opt /= shard
+    if zero_stage >= 2:
+        grads /= shard
+    if zero_stage >= 3:
+        adapter_weights /= shard
+    if cpu_offload or ft.paged_optimizer:
+        opt = 0.0  # paged states live in CUDA unified memory, outside the caching allocator (evictable to CPU)
+    if ft.optimizer_in_backward:
+        grads = 2.0 * wb16 * max(V * h, h * arch.ffn)  # one parameter's gradient alive at a time
+
+    # ---- activations per token per layer -----------------------------------------------------------------
+    per_layer = activation_bytes_per_token_layer_ft(arch, ft, groups, fmt, act, attention, seq, full)
+    if checkpointing == "full":
+        stored: float = arch.layers * act * h
+        if ft.activation_offloading:
+            stored = 2 * act * h  # one layer's input in flight to / from the CPU
+        working = per_layer
+    else:
+        stored = arch.layers * per_layer
+        working = 0.0
+    activations = tokens * stored
+    recompute = tokens * working
+
+    # ---- logits and loss ---------------------------------------------------------------------------------
+    logits = logits_bytes_per_token(ft) * V * tokens
+    logits_kept = 2.0 * V * tokens
+
+    # ---- dequantization and misc buffers -----------------------------------------------------------------
+    largest = max(h * arch.ffn, h * arch.q_dim, arch.expert_ffn * h)
+    dequant = 2.0 * 2 * largest if fmt != "none" else 0.0
+
+    persistent_grads = grads if (num_micro_batches > 1 or zero_stage >= 2 or ft.optimizer_in_backward) else 0.0
+    weights_all = base + adapter_weights
+    start_backward = weights_all + opt + persistent_grads + activations + dequant + max(logits, logits_kept + recompute)
+    end_backward = weights_all + opt + grads + logits_kept + dequant
+    step = weights_all + opt + grads
+    phases = {"start_of_backward": start_backward, "end_of_backward": end_backward, "optimizer_step": step}
+    if ft.stack == "litgpt" and fmt != "none" and zero_stage < 3:
+        # Fabric init_module(empty_init=False) on one device materialises the 16-bit weights before bitsandbytes
+        # quantizes them, and LitGPT reports max_memory_allocated over the whole run, load included
+        phases["model_load"] = base_16
+    phase = max(phases, key=phases.__getitem__)
+    terms = MemoryTerms(
+        weights=weights_all, gradients=grads, optimizer_states=opt, activations=activations + recompute,
+        logits_and_loss=logits, autocast_weight_copies=dequant, sharding_buffers=0.0, pipeline_in_flight=1,
+        peak_allocated=phases[phase], peak_phase=phase,
+    )
+    return FinetuneMemory(terms, base, base_16, 0.0 if full else trainable, trainable + emb_head, fmt)
+
+
+def logits_bytes_per_token(ft: FinetuningSpec) -> float:
+    """Logits and loss buffers per token, in units of vocab_size bytes, by how the loss is computed.
+
+    Unchunked (transformers >= 4.46 upcasts logits to fp32 in the loss): 16-bit logits + fp32 copy +
+    log-softmax + its gradient, 14.5 measured on H100 (memory.py). torchtune's CEWithChunkedOutputLoss (8
+    chunks): the 16-bit logits stay; eager keeps each chunk's fp32 log-softmax (4) and one chunk's gradient
+    (4/8); compiled, only the log-sum-exp is kept and one chunk's fp32 + 16-bit gradient is live (6/8).
+    LitGPT's chunked_cross_entropy (128-token chunks, no upcast): 16-bit logits + 16-bit log-softmax.
+    A 16-bit unchunked loss on a shifted contiguous copy (e.g. Qwen1's modeling_qwen.py): logits, copy,
+    log-softmax, and the two gradients, 2 bytes each = 10.
+    """
+    if ft.stack == "litgpt":
+        return 4.0
+    if ft.chunked_cross_entropy or ft.stack == "unsloth":
+        return 2.0 + 6.0 / 8 if (ft.compile or ft.stack == "unsloth") else 2.0 + 4.0 + 4.0 / 8
+    return float(_LOGITS_V["bf16"]) if ft.logits_fp32 else 10.0
+
+
+def activation_bytes_per_token_layer_ft(
+    arch: Architecture, ft: FinetuningSpec, groups: tuple[Group, ...], fmt: str, act: int, attention: str, seq: int,
+    full: bool,
+) -> float:
+    """Saved bytes of one decoder layer for one token under a frozen base with adapters on `groups`."""
+    roles = {r for g in groups for r in g}
+    h, q, kv = arch.hidden, arch.q_dim, arch.kv_dim
+    f = arch.mlp_activation_width
+    # bitsandbytes' MatMul4Bit / auto-gptq's dequantize+matmul save the input of every quantized Linear;
+    # torchtune's linear_nf4 saves only the NF4 weight
+    saves_all_inputs = full or (fmt != "none" and ft.stack in ("hf_peft", "litgpt"))
+    drop = ft.lora_dropout > 0 and not full
+    # norms: HF/torchtune RMSNorm upcast the input to fp32 and save it; a trainable norm also saves its output
+    norms: float = 2 * act * h if ft.compile else 2 * 4 * h + (2 * act * h if full else 0)
+    total: float = norms
+    attn_in = saves_all_inputs or bool(roles & {"q", "k", "v"})
+    total += act * h if attn_in else 0.0
+    total += act * (2 * q + 2 * kv)  # SDPA saves q, k, v, out (+ fp32 log-sum-exp, small)
+    if attention == "eager":
+        total += arch.heads * seq * (4 + act)
+    if saves_all_inputs or "o" in roles:
+        total += act * q
+    mlp_in = saves_all_inputs or bool(roles & {"gate", "up"})
+    total += act * h if mlp_in else 0.0
+    total += (2 if ft.compile else 3) * act * f if arch.gated else 2 * act * f  # gate, silu(gate), up
+    if saves_all_inputs or "down" in roles:
+        total += act * f
+    if drop:  # each adapted module applies its own dropout to its input: dropped copy + 1-byte mask
+        in_dim = {"q": h, "k": h, "v": h, "o": q, "gate": h, "up": h, "down": f}
+        total += sum((act + 1) * in_dim[g[0]] for g in groups)
+    return total
+
+
+def method_effect(fm: FinetuneMemory, ft: FinetuningSpec) -> str:
+    """One sentence naming what the method changed, e.g. 'QLoRA: 4.9 GiB weights instead of 15.0'."""
+    gib = float(1 << 30)
+    name = {"full": "Full fine-tuning", "lora": "LoRA", "qlora": "QLoRA", "dora": "DoRA"}[ft.method]
+    if ft.method == "full":
+        return f"{name}: every parameter trains ({fm.trainable_params / 1e9:.2f}B), gradients and optimizer states for all"
+    return (f"{name}: {fm.base_weight_bytes / gib:.1f} GiB weights ({fm.quant}) instead of "
+            f"{fm.base_weight_bytes_16bit / gib:.1f}; {fm.adapter_params / 1e6:.1f}M adapter parameters train "
+            f"(rank {ft.rank})")
