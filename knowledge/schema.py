@@ -31,6 +31,9 @@ class KnowledgeNode(BaseModel):
     status: NodeStatus = "current"
     successor: str | None = None
     correction: str | None = Field(default=None, description="What changed since the seed text's advice.")
+    when_to_use: str | None = Field(default=None, max_length=400, description="When to reach for it (and when not).")
+    how_to: str | None = Field(default=None, max_length=900, description="The current way to do it, 3-6 lines.")
+    pitfalls: tuple[str, ...] = Field(default=(), max_length=6)
     sources: tuple[Source, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -127,3 +130,19 @@ class InstanceType(BaseModel):
         if self.training != (self.training_usd_per_hour is not None) or self.hosting != (self.hosting_usd_per_hour is not None):
             raise ValueError(f"{self.id}: a price is given exactly for the uses offered")
         return self
+
+
+class LatencyAnchor(BaseModel):
+    """Serving latency constants for one runtime and model family, fitted on published measurements."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    runtime: Literal["tensorflow", "tensorrt"]
+    family: Literal["cnn", "transformer"]
+    fixed_ms: float = Field(ge=0, description="Per-batch cost that does not scale with the batch (host dispatch, launches).")
+    fixed_ms_per_gb: float = Field(ge=0, description="More fixed cost per GB of weights (more layers, more kernels).")
+    efficiency: float = Field(gt=0, le=1, description="Share of the GPU's dense peak reached on the batch-dependent part.")
+    flops_per_byte: float = Field(gt=0, description="FLOPs per byte of activation traffic at 2 bytes per value (roofline).")
+    max_batch: int = Field(ge=1, description="Largest batch the anchors measured: no estimate beyond it.")
+    error_factor: float = Field(ge=1, description="Worst estimated/measured ratio (either way) on the calibration rows.")
+    calibrated_on: str = Field(min_length=10, description="Which evidence rows the constants were fitted on.")
+    sources: tuple[Source, ...] = Field(min_length=1)

@@ -85,7 +85,7 @@ def _probe(path: str, initial: int, period: int, failures: int) -> dict[str, Any
 def manifests(req: PlanTFServingRequest, batching: BatchingDecision, files: dict[str, str], at_peak: OperatingPoint,
               min_replicas: int, max_replicas: int) -> list[dict[str, Any]]:
     ns = req.deployment.namespace
-    name = k8s.dns_name(req.model.name, "-tfserving")
+    name = k8s.dns_name(req.model.name, "-tfserving", reserve=len("-grpc-tls"))  # room for the derived names
     app = k8s.dns_name(req.model.name)
     selector = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": "tfserving"}
     gpu = req.replica.gpu is not None
@@ -180,8 +180,8 @@ def check(req: PlanTFServingRequest, batching: BatchingDecision, art: TFServingA
     sizes = batching.allowed_batch_sizes
     if sizes and (sizes != sorted(set(sizes)) or sizes[-1] != batching.max_batch_size):
         problems.append("allowed_batch_sizes must increase and end at max_batch_size")
-    if batching.max_enqueued_batches != batching.num_batch_threads:
-        problems.append("online serving: max_enqueued_batches must equal num_batch_threads")
+    if batching.num_batch_threads != 1 or batching.max_enqueued_batches < 2:
+        problems.append("one batch thread (the latency model runs one batch at a time) and a queue of >= 2 batches")
     if art.batching_parameters is not None:
         problems += text_proto.check_fields(text_proto.parse(art.batching_parameters), text_proto.BATCHING_PARAMETERS)
     problems += text_proto.check_fields(text_proto.parse(art.monitoring_config), text_proto.MONITORING_CONFIG)

@@ -75,6 +75,8 @@ class ModelCost(StrictModel):
     flops_per_example: float | None = Field(default=None, ge=1, le=1e15, description="Forward FLOPs per example.")
     params: float | None = Field(default=None, ge=1, le=1e13, description="Parameter count.")
     precision: Literal["fp32", "fp16", "bf16"] = Field(default="fp32", description="Serving precision (estimate only).")
+    runtime: Literal["tensorflow", "tensorrt"] = Field(default="tensorflow", description="Execution runtime (estimate only): TF graph or TensorRT/TF-TRT engine.")
+    family: Literal["cnn", "transformer"] | None = Field(default=None, description="Model family (estimate only); omit: the slower anchor.")
 
     @property
     def weight_bytes(self) -> float:

@@ -3,7 +3,8 @@
 The batching setting is searched, not copied: every max_batch_size (request size x 2^k, up to the largest
 measured batch) and batch_timeout_micros on a grid is scored by the SLA-bound capacity of one replica under the
 queueing model of `ml_expert_mcp.tools.serving.latency`; batching is kept only where it beats no batching by 10%. The rest
-follows the official batching guide (online serving: max_enqueued_batches = num_batch_threads = CPU cores).
+follows the queueing model: one batch thread (the device runs one batch at a time, as the model assumes) and a
+queue of the batches that can still meet the SLA. Padding to allowed sizes is kept only where it costs < 2%.
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ def _search(curve: LatencyCurve, req: PlanTFServingRequest, p: float, sla_s: flo
     while max_batch <= min(curve.max_batch, 4096):
         sizes.append((max_batch, _allowed_sizes(max_batch, r, gpu)))
         max_batch *= 2
-    at_zero = [BatchingSetting(b, 0, allowed, capacity(curve, b, 0.0, allowed, r, p, sla_s)) for b, allowed in sizes]
+    at_zero = []
+    for b, allowed in sizes:  # pad only where it pays: padding must cost under 2% of the unpadded capacity
+        plain = BatchingSetting(b, 0, (), capacity(curve, b, 0.0, (), r, p, sla_s))
+        padded = BatchingSetting(b, 0, allowed, capacity(curve, b, 0.0, allowed, r, p, sla_s)) if allowed else plain
+        at_zero.append(padded if padded.capacity >= NEAR_BEST * plain.capacity else plain)
     settings += at_zero
     for first in sorted(at_zero, key=lambda s: (-s.capacity, s.max_batch))[:3]:
         best, worse = first.capacity, 0
@@ -136,10 +141,13 @@ def plan_tf_serving(req: PlanTFServingRequest) -> TFServingPlan:
     avg_replicas = max(min_r, math.ceil(avg_ex / planned - 1e-9))
     at_avg = operating_point(curve, chosen.max_batch, chosen.timeout_micros / 1e6, chosen.allowed, r,
                              avg_ex / avg_replicas, p)
-    threads = req.replica.cpu_cores
+    # The queueing model runs one batch at a time on the device, so one batch thread; the queue holds the batches
+    # that can still finish within the SLA (later ones are rejected at once rather than served late).
+    threads = 1
+    enqueued = max(2, math.ceil(sla_s / curve.at(chosen.max_batch)) + 1)
     batching = BatchingDecision(
         enabled=chosen.max_batch > r, max_batch_size=chosen.max_batch, batch_timeout_micros=chosen.timeout_micros,
-        num_batch_threads=threads, max_enqueued_batches=threads, allowed_batch_sizes=list(chosen.allowed),
+        num_batch_threads=threads, max_enqueued_batches=enqueued, allowed_batch_sizes=list(chosen.allowed),
         pad_variable_length_inputs=req.model.variable_length_inputs and chosen.max_batch > r, reason=reason,
         guide=GUIDE)
     queue_capacity = batching.max_enqueued_batches * chosen.max_batch
