@@ -1,8 +1,18 @@
-"""search_knowledge: deterministic keyword ranking over the framework trees."""
+"""search_knowledge: full-text ranking over the framework trees (SQLite FTS5, BM25, Porter stemming).
+
+The index is an in-memory FTS5 table built once per process from the knowledge nodes (no file is written). Each
+query word is matched with the Porter stemmer ("estimators" finds "Estimator"), any word may match (OR), and BM25
+ranks with column weights: title and id words count most, then tags, then the summary, then the how-to text. A
+node whose title (or last id part) is the query itself comes first: "TorchScript" finds the TorchScript node
+before "TorchScript custom ops". Ties go by id, so the ranking is deterministic.
+"""
 
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
+from functools import cache
 
 from pydantic import BaseModel, Field
 
@@ -12,8 +22,10 @@ from ml_expert_mcp.tools.common.models import StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 
 _WORD = re.compile(r"[a-z0-9]+")
-# Field weights: a query word in the id or title counts most, then tags, then the summary and correction.
-WEIGHTS = {"id": 4.0, "title": 4.0, "tags": 3.0, "summary": 1.0, "correction": 1.0}
+# BM25 column weights, in the order of the columns of the index below.
+COLUMNS = ("title", "id_words", "tags", "summary", "body")
+WEIGHTS = (8.0, 6.0, 4.0, 2.0, 1.0)
+EXACT_TITLE_BONUS = 1000.0
 
 
 class SearchKnowledgeRequest(StrictModel):
@@ -34,8 +46,51 @@ class SearchKnowledgeResult(BaseModel):
     hits: list[KnowledgeHit]
 
 
-def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower()))
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _norm(text: str) -> str:
+    return " ".join(_words(text))
+
+
+class _Index:
+    """The FTS5 table and the nodes by rowid; one connection, used under a lock (tools may run in threads)."""
+
+    def __init__(self, nodes: tuple[KnowledgeNode, ...]) -> None:
+        self.nodes = nodes
+        self.lock = threading.Lock()
+        self.db = sqlite3.connect(":memory:", check_same_thread=False)
+        self.db.execute(f"CREATE VIRTUAL TABLE node USING fts5({', '.join(COLUMNS)}, tokenize='porter unicode61')")
+        rows = []
+        for n in nodes:
+            body = " ".join(filter(None, (n.when_to_use, n.how_to, n.correction, " ".join(n.pitfalls))))
+            rows.append((n.title, n.id.replace(".", " ").replace("_", " "), " ".join(n.tags), n.summary, body))
+        self.db.executemany(f"INSERT INTO node({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?)", rows)
+        self.exact = {}
+        for i, n in enumerate(nodes):
+            for key in (_norm(n.title), _norm(n.id.rsplit(".", 1)[-1].replace("_", " "))):
+                self.exact.setdefault(key, set()).add(i)
+
+    def search(self, query: str, limit: int) -> list[tuple[float, KnowledgeNode]]:
+        words = _words(query)
+        if not words:
+            return []
+        match = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))  # quoted: no FTS5 syntax from the caller
+        weights = ", ".join(str(w) for w in WEIGHTS)
+        with self.lock:
+            found = self.db.execute(f"SELECT rowid, bm25(node, {weights}) FROM node WHERE node MATCH ?",
+                                    (match,)).fetchall()
+        exact = self.exact.get(" ".join(words), set())
+        scored = [(-rank + (EXACT_TITLE_BONUS if rowid - 1 in exact else 0.0), self.nodes[rowid - 1])
+                  for rowid, rank in found]
+        scored.sort(key=lambda s: (-s[0], s[1].id))
+        return [(round(score, 4), node) for score, node in scored[:limit]]
+
+
+@cache
+def _index() -> _Index:
+    return _Index(tuple(framework_nodes()))
 
 
 @tool("Search the ML knowledge base")
@@ -43,18 +98,6 @@ def search_knowledge(req: SearchKnowledgeRequest) -> SearchKnowledgeResult:
     """Find framework-tree nodes (TF, PyTorch, MLflow, Kubeflow, SageMaker...) by keywords; says which are deprecated
     and what replaced them. Call first when a question names a tool or API.
     """
-    query = _words(req.query)
-    scored: list[tuple[float, str, KnowledgeNode]] = []
-    for node in framework_nodes():
-        fields = {"id": node.id.replace(".", " ").replace("_", " "), "title": node.title, "tags": " ".join(node.tags),
-                  "summary": node.summary, "correction": node.correction or ""}
-        score = 0.0
-        for name, text in fields.items():
-            words = _words(text)
-            score += WEIGHTS[name] * sum(1 for q in query if q in words)
-        if score > 0:
-            scored.append((score, node.id, node))
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    hits = [KnowledgeHit(id=n.id, title=n.title, summary=n.summary, status=n.status, successor=n.successor, score=s)
-            for s, _, n in scored[: req.limit]]
+    hits = [KnowledgeHit(id=n.id, title=n.title, summary=n.summary, status=n.status, successor=n.successor, score=score)
+            for score, n in _index().search(req.query, req.limit)]
     return SearchKnowledgeResult(hits=hits)
