@@ -17,7 +17,7 @@ SERVER_NAME = "ml-expert"
 INSTRUCTIONS = (
     "Deterministic ML-infrastructure planners. Training: select_distribution_strategy (search), "
     "estimate_training_memory (one layout), plan_pytorch_training, plan_tf_training, plan_sagemaker_job. Serving: "
-    "plan_tf_serving, plan_sagemaker_endpoint. MLOps: design_mlflow_platform. Checks of running servers: "
+    "plan_tf_serving, plan_llm_serving, plan_sagemaker_endpoint. MLOps: design_mlflow_platform. Checks of running servers: "
     "verify_tf_serving, verify_mlflow_server. Knowledge: search_knowledge, resources knowledge://index and "
     "knowledge://node/{id}. Framework choice: recommend_framework."
 )

@@ -21,6 +21,7 @@ from ml_expert_mcp.tools.frameworks.search import search_knowledge
 from ml_expert_mcp.tools.mlops.platform import design_mlflow_platform
 from ml_expert_mcp.tools.sagemaker.endpoint import plan_sagemaker_endpoint
 from ml_expert_mcp.tools.sagemaker.job import plan_sagemaker_job
+from ml_expert_mcp.tools.serving.llm_serving import plan_llm_serving
 from ml_expert_mcp.tools.serving.tf_serving import plan_tf_serving
 from ml_expert_mcp.tools.training.estimate import estimate_training_memory
 from ml_expert_mcp.tools.training.pytorch import plan_pytorch_training
@@ -36,6 +37,7 @@ FUNCTIONS: tuple[Callable[..., Any], ...] = (
     plan_tf_training,
     plan_tf_serving,
     verify_tf_serving,
+    plan_llm_serving,
     plan_sagemaker_job,
     plan_sagemaker_endpoint,
     design_mlflow_platform,
