@@ -51,6 +51,7 @@ class Architecture:
     global_layer_every: int = 0
     expert_format: str = "bf16"
     linear_names: tuple[str, ...] = ()
+    expert_shard: float = 1.0  # share of the routed experts counted per tensor-parallel slice (moe.local_expert_view)
 
     @property
     def is_transformer(self) -> bool:
@@ -99,7 +100,7 @@ class Architecture:
         """Routed-expert weights in one MoE layer (what expert parallelism divides)."""
         return float(self.mlp_params_per_expert * self.experts) if self.experts > 1 else 0.0
 
-    def _mlp_average(self, routed: int) -> float:
+    def _mlp_average(self, routed: float) -> float:
         if self.experts <= 1:
             return float(self.dense_mlp_params)
         moe = self.mlp_params_per_expert * (routed + self.shared_experts) + self.hidden * self.experts
@@ -118,7 +119,7 @@ class Architecture:
         """Attention + MLP (all experts, averaged over MoE and dense layers) + router + two norms."""
         if not self.is_transformer:
             return 0
-        return self.attention_params + self._mlp_average(self.experts) + 2 * self.hidden
+        return self.attention_params + self._mlp_average(self.experts * self.expert_shard) + 2 * self.hidden
 
     @property
     def active_layer_params(self) -> float:
