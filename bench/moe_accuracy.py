@@ -12,8 +12,8 @@ No constant is fitted on these rows. H800 = H100 SXM with NVLink 400 GB/s bidire
 from __future__ import annotations
 
 import csv
-from dataclasses import replace
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 from ml_expert_mcp.knowledge import gpu_catalog
