@@ -32,8 +32,17 @@ __all__ = ["PlanSageMakerEndpointRequest", "SageMakerEndpointPlan", "plan_sagema
 
 SERVERLESS_MAX_AVERAGE_RPS = 0.5  # sparse traffic: idle most of the time, so paying per request wins
 SERVERLESS_MAX_CONCURRENCY = 200
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_VCPUS = 2  # assumed CPU share of a serverless invocation (AWS scales CPU with memory, unpublished)
+SERVERLESS_CONCURRENCY_QUANTILE = 0.99  # MaxConcurrency covers the 99th percentile of requests in flight at peak
+# us-east-1 prices (https://aws.amazon.com/sagemaker/pricing/, Serverless Inference, read 2026-11-27):
+SERVERLESS_USD_PER_GB_SECOND = 0.0000200  # compute, per GB of configured memory per second of processing
+SERVERLESS_USD_PER_GB_DATA = 0.016  # data processed in and out
+HOURS_PER_MONTH = 730
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 SCALE_IN_COOLDOWN_S = 300
 SCALE_OUT_COOLDOWN_S = 60
+ASYNC_SCALE_IN_COOLDOWN_S = 600
 
 
 class EndpointTraffic(StrictModel):
@@ -55,7 +64,7 @@ class EndpointOptions(StrictModel):
     data_capture_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="Capture requests/responses here.")
     capture_percent: int = Field(default=20, ge=1, le=100, description="Share of requests captured.")
     headroom: float = Field(default=0.3, ge=0, le=0.9, description="Share of SLA capacity kept free at peak.")
-    min_instances: int = Field(default=2, ge=1, le=100, description="Floor (2 spreads over availability zones).")
+    min_instances: int = Field(default=2, ge=0, le=100, description="Floor (2 spreads over availability zones; async default 0, real-time at least 1).")
     instance_type: str | None = Field(max_length=256, default=None, description="Force an instance type (the measured latency's).")
 
 
@@ -87,15 +96,18 @@ class SageMakerEndpointPlan(BaseModel):
     max_instances: int | None
     sla_capacity_rps_per_instance: float | None = Field(description="Invocations/s per instance within the SLA.")
     predicted_latency_ms_at_peak: float | None
-    invocations_per_instance_target: float | None = Field(description="Target tracking value, invocations per instance per minute.")
+    invocations_per_instance_target: float | None = Field(description="Target tracking value: invocations per instance per minute (real-time) or queued requests per instance (async backlog).")
     usd_per_hour_at_peak: float | None
-    usd_per_month_at_average: float | None = Field(description="730 h at the instance count the average load needs (floor applied).")
+    usd_per_month_at_average: float | None = Field(description="Instances: 730 h at the count the average load needs (floor applied); serverless: compute + data at the average rate.")
+    serverless_max_concurrency: int | None = Field(default=None, description="Serverless MaxConcurrency from the peak rate (M/G/inf, 99th percentile).")
+    costs: list[str] = Field(default_factory=list, description="Every choice with its price.")
     candidates: list[EndpointCandidate]
     create_model: dict[str, Any]
     create_endpoint_config: dict[str, Any]
     create_endpoint: dict[str, Any]
     register_scalable_target: dict[str, Any] | None
     put_scaling_policy: dict[str, Any] | None
+    extra_scaling_policies: list[dict[str, Any]] = Field(default_factory=list, description="More PutScalingPolicy requests (async scale-from-zero).")
     reasoning: list[str]
 
 
@@ -113,6 +125,53 @@ def _candidates(req: PlanSageMakerEndpointRequest) -> list[InstanceType]:
     return hosting
 
 
+def instance_capacity(curve: LatencyCurve, inst: InstanceType, p: float, sla_s: float) -> float:
+    """Invocations/s one instance serves within the SLA: one model server per GPU (or one per CPU instance), each
+    an M/D/1 queue without server-side batching. The seam where LLM endpoints will call plan_llm_serving instead."""
+    return capacity(curve, 1, 0.0, (), 1, p, sla_s) * max(1, inst.gpu_count)
+
+
+def _min_instances(req: PlanSageMakerEndpointRequest, kind: str) -> int:
+    """Async endpoints may scale to 0 (default 0); real-time keeps at least 1 (default 2, two zones)."""
+    asked = req.options.min_instances if "min_instances" in req.options.model_fields_set else None
+    if kind == "async":
+        return 0 if asked is None else asked
+    return max(1, asked if asked is not None else 2)
+
+
+def _poisson_quantile(mean: float, q: float) -> int:
+    """Smallest c with P(N <= c) >= q for N ~ Poisson(mean): requests in flight in an M/G/inf system."""
+    term = total = math.exp(-mean)
+    c = 0
+    while total < q and c < 10_000:
+        c += 1
+        term *= mean / c
+        total += term
+    return c
+
+
+def _serverless(req: PlanSageMakerEndpointRequest, variant: dict[str, Any], reasoning: list[str],
+                costs: list[str]) -> tuple[int, float]:
+    """MemorySizeInMB from the weights, MaxConcurrency from the peak, and the monthly cost at the average."""
+    weights_mb = req.cost.weight_bytes / 2**20
+    memory = next((m for m in SERVERLESS_MEMORY_MB if m >= 2 * weights_mb + 512), SERVERLESS_MEMORY_MB[-1])
+    curve, _ = cost_curve(req.cost, SERVERLESS_VCPUS, None)
+    service_s = curve.at(1)
+    concurrency = min(SERVERLESS_MAX_CONCURRENCY,
+                      max(1, _poisson_quantile(req.traffic.peak_rps * service_s, SERVERLESS_CONCURRENCY_QUANTILE)))
+    variant["ServerlessConfig"] = {"MemorySizeInMB": memory, "MaxConcurrency": concurrency}
+    compute = req.traffic.average_rps * SECONDS_PER_MONTH * service_s * memory / 1024 * SERVERLESS_USD_PER_GB_SECOND
+    data = req.traffic.average_rps * SECONDS_PER_MONTH * 2 * req.traffic.payload_kb / 1e6 * SERVERLESS_USD_PER_GB_DATA
+    monthly = compute + data
+    reasoning.append(f"serverless: {memory} MB (2 x {weights_mb:.0f} MB of weights + 512 MB); MaxConcurrency "
+                     f"{concurrency}: at the {req.traffic.peak_rps:g} rps peak x {service_s * 1e3:.0f} ms per request "
+                     f"({SERVERLESS_VCPUS} vCPUs assumed) the 99th percentile of requests in flight (Poisson)")
+    costs.append(f"serverless: ${compute:,.2f}/month compute ({req.traffic.average_rps:g} rps x "
+                 f"{service_s * 1e3:.0f} ms x {memory / 1024:g} GB x ${SERVERLESS_USD_PER_GB_SECOND}/GB-s) + "
+                 f"${data:,.2f} data (${SERVERLESS_USD_PER_GB_DATA}/GB in and out), us-east-1 prices")
+    return concurrency, monthly
+
+
 @tool("Plan a SageMaker endpoint")
 def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpointPlan:
     """Instance type and count for a latency SLA (or serverless/async), with CreateModel, CreateEndpointConfig,
@@ -124,7 +183,9 @@ def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpo
     p = 0.95 if req.sla.percentile == "p95" else 0.99
     sla_s = req.sla.latency_ms / 1000
     reasoning: list[str] = []
+    costs: list[str] = []
     candidates: list[EndpointCandidate] = []
+    floor = _min_instances(req, "async" if o.async_output_s3_uri else "real-time")
     best: tuple[float, InstanceType, int, float, LatencyCurve] | None = None
     for inst in _candidates(req):
         curve, _ = cost_curve(req.cost, inst.vcpus, gpu_catalog()[inst.gpu] if inst.gpu else None)
@@ -135,14 +196,13 @@ def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpo
                                                 sla_capacity_rps_per_instance=None,
                                                 rejected=f"weights {weights_gib:.1f} GiB do not fit in {device_gib:.1f} GiB"))
             continue
-        servers = max(1, inst.gpu_count)
-        cap = capacity(curve, 1, 0.0, (), 1, p, sla_s) * servers
+        cap = instance_capacity(curve, inst, p, sla_s)
         if cap <= 0:
             candidates.append(EndpointCandidate(instance_type=inst.id, instances_at_peak=None, usd_per_hour_at_peak=None,
                                                 sla_capacity_rps_per_instance=0.0,
                                                 rejected=f"one request takes {curve.at(1) * 1e3:.1f} ms, over the SLA"))
             continue
-        count = max(o.min_instances, math.ceil(req.traffic.peak_rps / (cap * (1 - o.headroom)) - 1e-9))
+        count = max(floor, math.ceil(req.traffic.peak_rps / (cap * (1 - o.headroom)) - 1e-9))
         price = (inst.hosting_usd_per_hour or 0) * count
         candidates.append(EndpointCandidate(instance_type=inst.id, instances_at_peak=count,
                                             usd_per_hour_at_peak=round(price, 3),
@@ -170,31 +230,43 @@ def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpo
     variant: dict[str, Any] = {"VariantName": "AllTraffic", "ModelName": model_name}
     config: dict[str, Any] = {"EndpointConfigName": config_name, "ProductionVariants": [variant]}
     scalable = policy = None
+    extra_policies: list[dict[str, Any]] = []
     inst_type = initial = at_peak = max_inst = None
     cap_out = latency_out = target = hourly = monthly = None
+    concurrency = None
+    if best is not None:
+        b_price, b_inst, b_count, _, _ = best
+        costs.append(f"instances ({b_inst.id}): ${b_price:,.2f}/h at the peak ({b_count} x "
+                     f"${b_inst.hosting_usd_per_hour}/h)")
     if kind == "serverless":
-        memory = 6144 if req.cost.weight_bytes > 2**30 else 3072
-        concurrency = min(SERVERLESS_MAX_CONCURRENCY, max(1, math.ceil(req.traffic.peak_rps * (best[4].at(1) if best else 1.0) * 2)))
-        variant["ServerlessConfig"] = {"MemorySizeInMB": memory, "MaxConcurrency": concurrency}
+        concurrency, serverless_month = _serverless(req, variant, reasoning, costs)
+        monthly = round(serverless_month, 2)
         reasoning.append(f"serverless: average {req.traffic.average_rps:g} rps <= {SERVERLESS_MAX_AVERAGE_RPS} rps, so "
                          "instances would idle; cold starts (seconds) fall outside the SLA on the first requests")
+        if best is not None:
+            idle = max(1, _min_instances(req, "real-time")) * (best[1].hosting_usd_per_hour or 0) * HOURS_PER_MONTH
+            costs.append(f"the real-time alternative would cost at least ${idle:,.0f}/month at its floor")
     else:
         assert best is not None
         price, inst, count, cap, curve = best
         planned = cap * (1 - o.headroom)
-        avg_count = max(o.min_instances, math.ceil(req.traffic.average_rps / planned - 1e-9))
+        avg_count = max(floor, math.ceil(req.traffic.average_rps / planned - 1e-9))
         max_inst = max(count, math.ceil(count * 1.5))
         point = operating_point(curve, 1, 0.0, (), 1, req.traffic.peak_rps / count / max(1, inst.gpu_count), p)
         inst_type, initial, at_peak, cap_out = inst.id, avg_count, count, round(cap, 3)
         latency_out = round(point.latency_s * 1e3, 3)
         target = round(planned * 60, 1)
         hourly = round(price, 3)
-        monthly = round(avg_count * (inst.hosting_usd_per_hour or 0) * 730, 2)
-        variant.update({"InstanceType": inst.id, "InitialInstanceCount": avg_count, "InitialVariantWeight": 1.0})
+        monthly = round(avg_count * (inst.hosting_usd_per_hour or 0) * HOURS_PER_MONTH, 2)
+        costs.append(f"{kind}: ${monthly:,.2f}/month at the average load ({avg_count} x {inst.id} x "
+                     f"${inst.hosting_usd_per_hour}/h x {HOURS_PER_MONTH} h)"
+                     + (", 0 instances (and $0) while the queue is empty" if kind == "async" and floor == 0 else ""))
+        variant.update({"InstanceType": inst.id, "InitialInstanceCount": max(1, avg_count),
+                        "InitialVariantWeight": 1.0})
         resource_id = f"endpoint/{endpoint_name}/variant/AllTraffic"
         scalable = {"ServiceNamespace": "sagemaker", "ResourceId": resource_id,
                     "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-                    "MinCapacity": avg_count if o.min_instances <= avg_count else o.min_instances,
+                    "MinCapacity": floor if kind == "async" else max(floor, avg_count),
                     "MaxCapacity": max_inst}
         policy = {"PolicyName": f"{endpoint_name}-invocations-target"[:256], "ServiceNamespace": "sagemaker",
                   "ResourceId": resource_id, "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
@@ -213,6 +285,36 @@ def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpo
         if kind == "async":
             config["AsyncInferenceConfig"] = {"OutputConfig": {"S3OutputPath": o.async_output_s3_uri},
                                               "ClientConfig": {"MaxConcurrentInvocationsPerInstance": max(1, inst.gpu_count) * 2}}
+            # Backlog-based scaling (the AWS pattern for async): queued requests per instance, Little's law on the
+            # SLA (a backlog of planned x SLA requests drains within the SLA); minimum 0 when nothing waits.
+            target = round(max(1.0, planned * sla_s), 1)
+            policy = {"PolicyName": f"{endpoint_name}-backlog-target"[:256], "ServiceNamespace": "sagemaker",
+                      "ResourceId": resource_id, "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+                      "PolicyType": "TargetTrackingScaling",
+                      "TargetTrackingScalingPolicyConfiguration": {
+                          "TargetValue": target,
+                          "CustomizedMetricSpecification": {
+                              "MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker",
+                              "Dimensions": [{"Name": "EndpointName", "Value": endpoint_name}],
+                              "Statistic": "Average"},
+                          "ScaleInCooldown": ASYNC_SCALE_IN_COOLDOWN_S, "ScaleOutCooldown": SCALE_OUT_COOLDOWN_S}}
+            reasoning[-2] = (f"planned at {1 - o.headroom:.0%} of that: {planned:.1f}/s per instance; target tracking "
+                             f"on ApproximateBacklogSizePerInstance at {target:g} queued requests per instance "
+                             f"(= {planned:.1f}/s x the {sla_s:g} s SLA, Little's law)")
+            if floor == 0:
+                scale_from_zero = {
+                    "PolicyName": f"{endpoint_name}-scale-from-zero"[:256], "ServiceNamespace": "sagemaker",
+                    "ResourceId": resource_id, "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+                    "PolicyType": "StepScaling",
+                    "StepScalingPolicyConfiguration": {
+                        "AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Average",
+                        "Cooldown": SCALE_OUT_COOLDOWN_S,
+                        "StepAdjustments": [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 1}]}}
+                require_valid("application-autoscaling", "PutScalingPolicy", scale_from_zero, "options")
+                extra_policies.append(scale_from_zero)
+                reasoning.append("minimum 0 instances: the backlog target cannot scale out from zero, so a step "
+                                 "policy adds one instance; attach it to a CloudWatch alarm on HasBacklogWithoutCapacity "
+                                 ">= 1 (AWS/SageMaker, EndpointName) with the policy ARN PutScalingPolicy returns")
             reasoning.append("async inference: requests queue in SageMaker and results land in S3")
     if o.data_capture_s3_uri:
         config["DataCaptureConfig"] = {"EnableCapture": True, "InitialSamplingPercentage": o.capture_percent,
@@ -233,5 +335,6 @@ def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpo
         kind=kind, instance_type=inst_type, initial_instances=initial, instances_at_peak=at_peak,
         max_instances=max_inst, sla_capacity_rps_per_instance=cap_out, predicted_latency_ms_at_peak=latency_out,
         invocations_per_instance_target=target, usd_per_hour_at_peak=hourly, usd_per_month_at_average=monthly,
+        serverless_max_concurrency=concurrency, costs=costs, extra_scaling_policies=extra_policies,
         candidates=candidates[:10], create_model=create_model, create_endpoint_config=config,
         create_endpoint=endpoint, register_scalable_target=scalable, put_scaling_policy=policy, reasoning=reasoning)

@@ -38,7 +38,15 @@ __all__ = ["PlanSageMakerJobRequest", "SageMakerJobPlan", "plan_sagemaker_job"]
 MAX_RUNTIME_S = 28 * 24 * 3600  # CreateTrainingJob's limit (28 days)
 STARTUP_HOURS = 0.1  # provisioning and image pull, billed
 S3_GBPS_PER_INSTANCE = 25.0  # File-mode copy rate cap, Gbit/s
-FILE_MODE_MAX_GB = 50.0  # larger datasets stream (FastFile) instead of being copied before training starts
+FILE_MODE_MAX_GB = 50.0  # larger datasets of large files stream (FastFile) instead of being copied first
+SMALL_FILE_MB = 4.0  # below this average object size, per-object S3 latency dominates streaming reads
+FILE_MODE_MAX_SMALL_FILES_GB = 2000.0  # small files up to this size are copied once (File) rather than streamed
+IMAGE_FILE_KB = 110.0  # average ImageNet JPEG when num_files is not given (1.28M files, ~140 GB)
+# CPU JPEG decode + random-resized-crop + flip, per vCPU: rule of thumb 50-200 images/s per core depending on
+# resolution (https://www.systemoverflow.com/learn/ml-cv-systems/image-preprocessing/production-data-pipeline-design-and-throughput,
+# read 2026-11-27); we take 100 per vCPU and keep one vCPU per GPU for the training process itself.
+JPEG_DECODE_PER_VCPU = 100.0
+SPOT_TIME_MARGIN = 1.5  # on spot the predicted time must fit max_hours 1.5 times over (interruptions, capacity waits)
 CHECKPOINT_BYTES_PER_PARAM = 16  # bf16 weights + fp32 master + Adam moments, whole training state
 LOCAL_CHECKPOINT_DIR = "/opt/ml/checkpoints"
 DLC_ACCOUNT = "763104351884"  # AWS Deep Learning Containers registry
@@ -81,7 +89,9 @@ class Dataset(StrictModel):
     train_s3_uri: str = Field(max_length=2048, pattern=S3_URI_PATTERN, description="S3 prefix of the training data.")
     validation_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="S3 prefix of validation data.")
     size_gb: float = Field(ge=0.001, le=1_000_000, description="Training data size, GB.")
-    input_mode: Literal["auto", "File", "FastFile", "Pipe"] = Field(default="auto", description="auto: File up to 50 GB, else FastFile.")
+    input_mode: Literal["auto", "File", "FastFile", "Pipe"] = Field(default="auto", description="auto: File for small files or up to 50 GB, else FastFile.")
+    num_files: int | None = Field(default=None, ge=1, le=10**10, description="Objects under the prefix; default from the sample format.")
+    sample_format: Literal["auto", "jpeg", "tokens", "records"] = Field(default="auto", description="auto: jpeg for CNN/ViT models, else tokens; jpeg is decoded on the CPU.")
 
 
 class Budget(StrictModel):
@@ -152,7 +162,9 @@ class SageMakerJobPlan(BaseModel):
     chosen: InstanceOption | None
     alternatives: list[InstanceOption] = Field(description="Other instance types, cheapest first, with why not.")
     to_make_feasible: list[str] = Field(description="When infeasible: what would make it feasible.")
-    tokens_per_s: float | None = Field(description="Predicted training throughput on the choice.")
+    tokens_per_s: float | None = Field(description="Predicted training throughput on the choice (non-transformers: samples/s).")
+    data_loading_samples_per_s: float | None = Field(description="CPU JPEG decode bound on the choice (jpeg data only).")
+    checkpoint_per_trial: str | None = Field(description="Where each tuning trial keeps its own checkpoints.")
     input_mode: str = Field(description="File, FastFile or Pipe.")
     input_mode_reason: str
     volume_size_gb: int = Field(description="ResourceConfig.VolumeSizeInGB.")
@@ -176,15 +188,51 @@ def _counts(limit: int) -> list[int]:
     return out
 
 
+def _sample_format(req: PlanSageMakerJobRequest) -> str:
+    fmt = req.dataset.sample_format
+    if fmt != "auto":
+        return fmt
+    model = req.workload.model
+    if model is None:
+        return "records"
+    return "jpeg" if resolve_model(model).family in ("cnn", "vit") else "tokens"
+
+
+def _average_file_mb(req: PlanSageMakerJobRequest) -> float | None:
+    d = req.dataset
+    if d.num_files:
+        return d.size_gb * 1e3 / d.num_files
+    return IMAGE_FILE_KB / 1e3 if _sample_format(req) == "jpeg" else None
+
+
 def _input_mode(req: PlanSageMakerJobRequest) -> tuple[str, str]:
     wish, size = req.dataset.input_mode, req.dataset.size_gb
+    avg_mb = _average_file_mb(req)
+    small = avg_mb is not None and avg_mb < SMALL_FILE_MB
     if wish == "Pipe":
         return "Pipe", "Pipe as asked; FastFile gives the same streaming without Pipe-aware readers"
     if wish != "auto":
+        if wish == "FastFile" and small:
+            return wish, (f"FastFile as asked, but the objects average {avg_mb * 1e3:.0f} KB: every open is an S3 "
+                          "request; shard into >= 100 MB record files (WebDataset/TFRecord) or use File")
         return wish, f"{wish} as asked"
+    if small and size <= FILE_MODE_MAX_SMALL_FILES_GB:
+        files = req.dataset.num_files or round(size * 1e3 / avg_mb) if avg_mb else 0
+        return "File", (f"{files:,} objects averaging {avg_mb * 1e3:.0f} KB: streaming (FastFile) would pay an S3 request "
+                        f"per file on every epoch; copied once to local storage instead (counted in the time)")
+    if small:
+        return "FastFile", (f"{size:g} GB of small objects ({avg_mb * 1e3:.0f} KB) is too large to copy: shard into "
+                            ">= 100 MB record files (WebDataset/TFRecord) before streaming them with FastFile")
     if size <= FILE_MODE_MAX_GB:
         return "File", f"{size:g} GB <= {FILE_MODE_MAX_GB:g} GB: copied once to local storage, fastest random reads"
-    return "FastFile", f"{size:g} GB > {FILE_MODE_MAX_GB:g} GB: streamed from S3 on demand, no copy before training"
+    return "FastFile", f"{size:g} GB > {FILE_MODE_MAX_GB:g} GB of large files: streamed from S3, no copy first"
+
+
+def _decode_bound(req: PlanSageMakerJobRequest, inst: InstanceType, count: int) -> float | None:
+    """Samples/s the instances' CPUs can decode (JPEG data only): count x (vCPUs - GPUs) x rate per vCPU."""
+    if _sample_format(req) != "jpeg":
+        return None
+    return count * max(1, inst.vcpus - inst.gpu_count) * JPEG_DECODE_PER_VCPU
 
 
 def _option(inst: InstanceType, count: int, hours: float | None, strategy: str | None, discount: float,
@@ -213,6 +261,10 @@ def _evaluate_type(req: PlanSageMakerJobRequest, inst: InstanceType, startup: fl
                 last_reason = f"{count * inst.gpu_count} GPUs < {w.gpu_count} needed"
                 continue
             hours = w.runtime_hours + startup
+            if req.spot.use_spot and hours * SPOT_TIME_MARGIN > req.budget.max_hours:
+                return _option(inst, count, hours, "as stated", req.spot.assumed_discount,
+                               f"on spot {hours:.1f} h x {SPOT_TIME_MARGIN:g} margin > max_hours "
+                               f"{req.budget.max_hours:g}: use on-demand or allow more time"), None
             return _option(inst, count, hours, "as stated", req.spot.assumed_discount, None), None
         cluster = ClusterSpec(gpu=inst.gpu, gpus_per_node=inst.gpu_count, nodes=count,
                               inter_node_gbps=inst.network_gbps / 8 / inst.gpu_count,
@@ -226,11 +278,18 @@ def _evaluate_type(req: PlanSageMakerJobRequest, inst: InstanceType, startup: fl
             last_reason = f"does not fit on {count} x {inst.id}"
             continue
         assert w.train_tokens is not None
-        hours = w.train_tokens / best.tokens_per_s / 3600 + startup
-        if hours > req.budget.max_hours:
-            last_reason = f"{hours:.1f} h on {count} x {inst.id} > max_hours {req.budget.max_hours:g}"
+        rate = best.tokens_per_s
+        bound = _decode_bound(req, inst, count)
+        strategy = best.strategy
+        if bound is not None and bound < rate:
+            rate, strategy = bound, f"{best.strategy}, CPU-decode bound"
+        hours = w.train_tokens / rate / 3600 + startup
+        limit = req.budget.max_hours / (SPOT_TIME_MARGIN if req.spot.use_spot else 1.0)
+        if hours > limit:
+            last_reason = (f"{hours:.1f} h on {count} x {inst.id} > max_hours {req.budget.max_hours:g}"
+                           + (f" / {SPOT_TIME_MARGIN:g} spot margin" if req.spot.use_spot else ""))
             continue
-        return _option(inst, count, hours, best.strategy, req.spot.assumed_discount, None), best.tokens_per_s
+        return _option(inst, count, hours, strategy, req.spot.assumed_discount, None), rate
     return _option(inst, req.max_instances, None, None, req.spot.assumed_discount, last_reason), None
 
 
@@ -274,8 +333,8 @@ def _training_job(req: PlanSageMakerJobRequest, inst: InstanceType, count: int, 
     if req.aws.kms_key_id and not inst.local_nvme:
         resource["VolumeKmsKeyId"] = req.aws.kms_key_id
     stopping: dict[str, Any] = {"MaxRuntimeInSeconds": max_runtime}
-    if req.spot.use_spot:
-        stopping["MaxWaitTimeInSeconds"] = min(MAX_RUNTIME_S, 2 * max_runtime)
+    if req.spot.use_spot:  # wall clock including spot waits: the time budget, never below the runtime
+        stopping["MaxWaitTimeInSeconds"] = max(max_runtime, min(MAX_RUNTIME_S, math.ceil(req.budget.max_hours * 3600)))
     output: dict[str, Any] = {"S3OutputPath": req.output_s3_uri}
     if req.aws.kms_key_id:
         output["KmsKeyId"] = req.aws.kms_key_id
@@ -303,6 +362,14 @@ def _training_job(req: PlanSageMakerJobRequest, inst: InstanceType, count: int, 
     return job
 
 
+def _tuning_checkpoint_uri(req: PlanSageMakerJobRequest, job: dict[str, Any]) -> str:
+    return f"{job['CheckpointConfig']['S3Uri'].rstrip('/')}/{_tuning_name(req)}"
+
+
+def _tuning_name(req: PlanSageMakerJobRequest) -> str:
+    return req.job_name[:32].rstrip("-")
+
+
 def _tuning_job(req: PlanSageMakerJobRequest, job: dict[str, Any]) -> dict[str, Any]:
     t = req.tuning
     assert t is not None
@@ -318,8 +385,11 @@ def _tuning_job(req: PlanSageMakerJobRequest, job: dict[str, Any]) -> dict[str, 
             ranges[key].append({"Name": r.name, "MinValue": lo, "MaxValue": hi, "ScalingType": r.scaling})
     tuned = {r.name for r in t.ranges}
     definition = {k: job[k] for k in ("RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
-                                      "StoppingCondition", "EnableManagedSpotTraining", "CheckpointConfig",
+                                      "StoppingCondition", "EnableManagedSpotTraining",
                                       "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption")}
+    # One prefix per tuning job; each trial writes under its own training job name below it (see the plan's
+    # checkpoint_per_trial), so parallel trials never resume from each other's checkpoints.
+    definition["CheckpointConfig"] = {"S3Uri": _tuning_checkpoint_uri(req, job), "LocalPath": LOCAL_CHECKPOINT_DIR}
     if "VpcConfig" in job:
         definition["VpcConfig"] = job["VpcConfig"]
     spec = job["AlgorithmSpecification"]
@@ -328,7 +398,7 @@ def _tuning_job(req: PlanSageMakerJobRequest, job: dict[str, Any]) -> dict[str, 
         "MetricDefinitions": [{"Name": t.objective_metric, "Regex": t.metric_regex}]}
     definition["StaticHyperParameters"] = {k: v for k, v in job["HyperParameters"].items() if k not in tuned}
     return {
-        "HyperParameterTuningJobName": req.job_name[:32].rstrip("-"),
+        "HyperParameterTuningJobName": _tuning_name(req),
         "HyperParameterTuningJobConfig": {
             "Strategy": "Bayesian",
             "HyperParameterTuningJobObjective": {"Type": t.objective_type, "MetricName": t.objective_metric},
@@ -381,7 +451,8 @@ def plan_sagemaker_job(req: PlanSageMakerJobRequest) -> SageMakerJobPlan:
             fixes.append("shorten training (fewer train_tokens) or shrink the model / sequence length")
         return SageMakerJobPlan(
             feasible=False, chosen=None, alternatives=[o[0] for o in rejected][:12], to_make_feasible=fixes,
-            tokens_per_s=None, input_mode=mode, input_mode_reason=mode_reason, volume_size_gb=0, volume_basis="",
+            tokens_per_s=None, data_loading_samples_per_s=None, checkpoint_per_trial=None,
+            input_mode=mode, input_mode_reason=mode_reason, volume_size_gb=0, volume_basis="",
             max_runtime_s=0, spot_discount_assumed=req.spot.assumed_discount, create_training_job=None,
             model_trainer_code=None, create_tuning_job=None, tuning_max_cost_usd=None, notes=notes)
     chosen, tps, inst = ok[0]
@@ -403,15 +474,29 @@ def plan_sagemaker_job(req: PlanSageMakerJobRequest) -> SageMakerJobPlan:
     if tuning is not None:
         require_valid("sagemaker", "CreateHyperParameterTuningJob", tuning, "tuning")
     if req.spot.use_spot:
-        notes.append("managed spot: the script must resume from /opt/ml/checkpoints; MaxWaitTimeInSeconds is twice "
-                     "the runtime to allow for capacity waits")
+        notes.append(f"managed spot: the script must resume from {LOCAL_CHECKPOINT_DIR}; types whose predicted time "
+                     f"x {SPOT_TIME_MARGIN:g} exceeds max_hours were rejected (interruptions and capacity waits); "
+                     "MaxWaitTimeInSeconds is the max_hours budget")
+    decode = _decode_bound(req, inst, count)
+    if decode is not None:
+        notes.append(f"JPEG decode bound: {count} x ({inst.vcpus} vCPUs - {inst.gpu_count} for the trainer) x "
+                     f"{JPEG_DECODE_PER_VCPU:g} images/s per vCPU = {decode:,.0f} images/s"
+                     + (" (binding: GPU decode with DALI/nvJPEG or more vCPUs would go faster)" if tps and
+                        decode <= tps + 1e-6 else ""))
+    per_trial = None
+    if tuning is not None:
+        per_trial = (f"write and resume checkpoints in {LOCAL_CHECKPOINT_DIR}/$TRAINING_JOB_NAME (set by SageMaker "
+                     f"in every trial's container): synced to {_tuning_checkpoint_uri(req, job)}/<trial job name>/")
+        notes.append("tuning: " + per_trial)
     if mode == "Pipe":
         notes.append("Pipe mode is legacy: FastFile streams the same data through a file system interface")
     return SageMakerJobPlan(
         feasible=True, chosen=chosen, alternatives=[o[0].model_copy(update={"rejected": o[0].rejected or
                                                     f"costs ${o[0].on_demand_usd:,.0f} vs ${chosen.on_demand_usd:,.0f}"})
                                                     for o in ok[1:]][:8] + [o[0] for o in rejected][:6],
-        to_make_feasible=[], tokens_per_s=round(tps, 1) if tps else None, input_mode=mode,
+        to_make_feasible=[], tokens_per_s=round(tps, 1) if tps else None,
+        data_loading_samples_per_s=round(decode, 1) if decode is not None else None, checkpoint_per_trial=per_trial,
+        input_mode=mode,
         input_mode_reason=mode_reason, volume_size_gb=volume, volume_basis=basis, max_runtime_s=max_runtime,
         spot_discount_assumed=req.spot.assumed_discount, create_training_job=job,
         model_trainer_code=model_trainer_code(job, req.code.entry_point, count),
