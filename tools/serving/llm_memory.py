@@ -253,11 +253,23 @@ def activation_gib(arch: Arch, tp: int, max_num_batched_tokens: int, max_num_seq
     return (hidden_states + logits) / GIB
 
 
+# vLLM V1's profile run holds more than one forward's activations (compile/graph workspaces, sampler buffers):
+# the median residual of 7 H100 start-up logs of vLLM 0.11 (bench/evidence/llm_kv_cache.csv rows split=fit,
+# llm-d-benchmark's empirical-vllm-memory-results.md) after weights, the forward below and non-torch memory.
+# Those rows are not scored; the spread is 0.2-6.4 GiB (MoE highest), hence the caveat on the budget.
+V1_PROFILE_OVERHEAD_GIB = 3.8
+V1_NON_TORCH_GIB = (0.13, 0.55)  # TP1, TP>1 (same rows)
+
+
 def vllm_budget(arch: Arch, weights_total: float, total_gib: float, util: float, tp: int, pp: int,
                 max_num_batched_tokens: int, max_num_seqs: int, version: tuple[int, int]) -> Budget:
     weights = weights_total / (tp * pp) / GIB
     act = activation_gib(arch, tp, max_num_batched_tokens, max_num_seqs)
-    non_torch = 0.25 + (0.35 if tp > 1 else 0.0)
+    if version >= (0, 8):
+        act += V1_PROFILE_OVERHEAD_GIB
+        non_torch = V1_NON_TORCH_GIB[tp > 1]
+    else:
+        non_torch = 0.25 + (0.35 if tp > 1 else 0.0)
     graphs = 0.0
     if version >= (0, 21):  # CUDA-graph memory profiling on by default since v0.21.0 (vLLM's own start-up log)
         graphs = min(0.5 + 0.002 * max_num_seqs, 2.0)
