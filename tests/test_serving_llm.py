@@ -233,3 +233,22 @@ def test_sagemaker_lmi_requests_are_botocore_valid(artifacts: Any) -> None:
     assert requests["CreateModel"]["PrimaryContainer"]["Environment"]["OPTION_ROLLING_BATCH"] == "vllm"
     assert check_request("sagemaker", "CreateModel", requests["CreateModel"]) == []
     assert check_request("sagemaker", "CreateEndpointConfig", requests["CreateEndpointConfig"]) == []
+
+
+def test_sagemaker_lmi_requests_against_moto() -> None:
+    import boto3
+    from moto import mock_aws
+
+    # moto's hosting-type list is older than botocore's: plan on T4 x 4 (ml.g4dn.12xlarge), a type it knows
+    result = plan(model={"preset": "llama-3.1-8b", "hf_id": "meta-llama/Llama-3.1-8B-Instruct"}, gpu="T4",
+                  config={"tensor_parallel": 4, "max_model_len": 4096})
+    requests = result.artifacts.sagemaker_requests
+    assert requests["CreateEndpointConfig"]["ProductionVariants"][0]["InstanceType"] == "ml.g4dn.12xlarge"
+    with mock_aws():
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        sm.create_model(**requests["CreateModel"])
+        sm.create_endpoint_config(**requests["CreateEndpointConfig"])
+        model = sm.describe_model(ModelName=requests["CreateModel"]["ModelName"])
+        assert model["PrimaryContainer"]["Environment"]["TENSOR_PARALLEL_DEGREE"] == "4"
+        config = sm.describe_endpoint_config(EndpointConfigName=requests["CreateEndpointConfig"]["EndpointConfigName"])
+        assert config["ProductionVariants"][0]["ModelName"] == requests["CreateModel"]["ModelName"]

@@ -69,6 +69,7 @@ class Workload(StrictModel):
         return self
 
 
+PINNED_VERSIONS = {"vllm": "0.11.0", "sglang": "0.5.3"}  # the releases whose parsers engine_flags.json holds
 MAX_REPLICAS = 64
 BLOCK_SIZE = 16  # vLLM's default KV block
 
@@ -78,7 +79,8 @@ class PlanLlmServingRequest(StrictModel):
     weight_format: WeightFormat = Field(default="bf16", description="weights")
     kv_cache_dtype: KvDtype = Field(default="auto", description="KV cache")
     engine: Engine = Field(default="vllm", description="engine")
-    engine_version: str = Field(default="0.11.0", max_length=12, pattern=ENGINE_VERSION_PATTERN, description="<0.8: V0")
+    engine_version: str | None = Field(default=None, max_length=12, pattern=ENGINE_VERSION_PATTERN,
+                                       description="default vLLM 0.11.0 / SGLang 0.5.3; vLLM<0.8: V0")
     gpu: str | None = Field(default=None, max_length=64, description="knowledge://gpus id")
     gpus: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=12, description="to search")
     config: EngineConfig | None = Field(default=None, description="evaluate this; omit to plan")

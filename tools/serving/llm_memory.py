@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ml_expert_mcp.knowledge import model_catalog
 from ml_expert_mcp.tools.common.errors import PlanInputError
@@ -68,7 +69,7 @@ class Arch:
 
 def resolve_arch(model: LlmModel) -> Arch:
     """The architecture from the preset (knowledge/models.toml) overridden by the fields given."""
-    base: dict[str, object] = {}
+    base: dict[str, Any] = {}
     if model.preset is not None:
         preset = model_catalog().get(model.preset)
         if preset is None or preset.family != "decoder":
@@ -79,37 +80,37 @@ def resolve_arch(model: LlmModel) -> Arch:
     for key, value in given.items():
         if isinstance(value, int) and not isinstance(value, bool) and value < 1:
             raise PlanInputError(f"model.{key}", f"must be >= 1, got {value}")
-    merged = {**base, **given}
+    merged: dict[str, Any] = {**base, **given}
     need = ("num_hidden_layers", "hidden_size", "num_attention_heads")
     missing = [k for k in need if not merged.get(k)]
     if missing:
         raise PlanInputError("model", f"give a preset or the config.json fields {', '.join(missing)}")
-    heads = int(merged["num_attention_heads"])  # type: ignore[arg-type]
-    hidden = int(merged["hidden_size"])  # type: ignore[arg-type]
+    heads = int(merged["num_attention_heads"])
+    hidden = int(merged["hidden_size"])
     arch = Arch(
-        layers=int(merged["num_hidden_layers"]),  # type: ignore[arg-type]
+        layers=int(merged["num_hidden_layers"]),
         hidden=hidden, heads=heads,
-        kv_heads=int(merged.get("num_key_value_heads") or heads),  # type: ignore[arg-type]
-        head_dim=int(merged.get("head_dim") or hidden // heads),  # type: ignore[arg-type]
-        intermediate=int(merged.get("intermediate_size") or 4 * hidden),  # type: ignore[arg-type]
-        vocab=int(merged.get("vocab_size") or 32000),  # type: ignore[arg-type]
-        max_len=int(merged.get("max_position_embeddings") or 4096),  # type: ignore[arg-type]
-        experts=int(merged.get("num_local_experts") or 0),  # type: ignore[arg-type]
-        experts_per_tok=int(merged.get("num_experts_per_tok") or 0),  # type: ignore[arg-type]
-        moe_intermediate=int(merged.get("moe_intermediate_size") or merged.get("intermediate_size") or 0),  # type: ignore[arg-type]
-        shared_experts=int(merged.get("num_shared_experts") or 0),  # type: ignore[arg-type]
-        first_dense=int(merged.get("first_k_dense_replace") or 0),  # type: ignore[arg-type]
-        kv_lora_rank=int(merged.get("kv_lora_rank") or 0),  # type: ignore[arg-type]
-        qk_rope_head_dim=int(merged.get("qk_rope_head_dim") or 0),  # type: ignore[arg-type]
-        sliding_window=int(merged.get("sliding_window") or 0),  # type: ignore[arg-type]
-        global_every=int(merged.get("global_layer_every") or 0),  # type: ignore[arg-type]
+        kv_heads=int(merged.get("num_key_value_heads") or heads),
+        head_dim=int(merged.get("head_dim") or hidden // heads),
+        intermediate=int(merged.get("intermediate_size") or 4 * hidden),
+        vocab=int(merged.get("vocab_size") or 32000),
+        max_len=int(merged.get("max_position_embeddings") or 4096),
+        experts=int(merged.get("num_local_experts") or 0),
+        experts_per_tok=int(merged.get("num_experts_per_tok") or 0),
+        moe_intermediate=int(merged.get("moe_intermediate_size") or merged.get("intermediate_size") or 0),
+        shared_experts=int(merged.get("num_shared_experts") or 0),
+        first_dense=int(merged.get("first_k_dense_replace") or 0),
+        kv_lora_rank=int(merged.get("kv_lora_rank") or 0),
+        qk_rope_head_dim=int(merged.get("qk_rope_head_dim") or 0),
+        sliding_window=int(merged.get("sliding_window") or 0),
+        global_every=int(merged.get("global_layer_every") or 0),
         tied=bool(merged.get("tie_word_embeddings") or False),
-        vision_params=float(merged.get("vision_params_b") or 0.0) * 1e9,  # type: ignore[arg-type]  # preset field
+        vision_params=float(merged.get("vision_params_b") or 0.0) * 1e9,  # preset field
         mxfp4_experts=merged.get("expert_weight_format") == "mxfp4",
     )
     if arch.mla and not arch.qk_rope_head_dim:
         raise PlanInputError("model.qk_rope_head_dim", "MLA models (kv_lora_rank set) need qk_rope_head_dim")
-    params = float(merged["params_b"]) * 1e9 if merged.get("params_b") else 0.0  # type: ignore[arg-type]
+    params = float(merged["params_b"]) * 1e9 if merged.get("params_b") else 0.0
     return replace(arch, params=params or sum(param_groups(arch).values()))
 
 

@@ -20,6 +20,7 @@ from ml_expert_mcp.tools.serving import llm_memory as mem
 from ml_expert_mcp.tools.serving.llm_inputs import (
     BLOCK_SIZE,
     MAX_REPLICAS,
+    PINNED_VERSIONS,
     EngineConfig,
     PlanLlmServingRequest,
     Workload,
@@ -38,6 +39,10 @@ DEFAULT_GPUS = ("L4", "A10G", "L40S", "A100-SXM-80GB", "H100-SXM-80GB")
 VLLM_KV_DTYPES = ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2")  # vLLM 0.11 CacheDType (less fp8_inc: Gaudi)
 ENGINE_KV_NAME = {"bf16": "bfloat16", "fp16": "float16"}
 MAX_TP = 8
+
+
+def engine_version(req: PlanLlmServingRequest) -> str:
+    return req.engine_version or PINNED_VERSIONS[req.engine]
 
 
 def _version(text: str) -> tuple[int, int]:
@@ -70,7 +75,7 @@ def evaluate(req: PlanLlmServingRequest, arch: mem.Arch, gpu: GpuSpec, cfg: Engi
     tp, pp = cfg.tensor_parallel, cfg.pipeline_parallel
     mem.check_parallel(arch, tp, pp)
     kv_bytes = mem.kv_dtype_bytes(req.kv_cache_dtype, req.engine, req.weight_format)
-    version = _version(req.engine_version)
+    version = _version(engine_version(req))
     weights_total = mem.weight_bytes(arch, req.weight_format)
     total = gpu.usable_memory_gib
     if req.engine == "vllm":
@@ -106,7 +111,7 @@ def evaluate(req: PlanLlmServingRequest, arch: mem.Arch, gpu: GpuSpec, cfg: Engi
                  exact_bytes_per_token=layout.exact_bytes_per_token, available_gib=round(budget.available_gib, 3),
                  tokens=max(tokens, 0), num_blocks=blocks, block_size=block, groups=layout.groups,
                  sliding_aware_tokens=sliding)
-    settings = EngineSettings(engine=req.engine, engine_version=req.engine_version, gpu=gpu.id, tensor_parallel=tp,
+    settings = EngineSettings(engine=req.engine, engine_version=engine_version(req), gpu=gpu.id, tensor_parallel=tp,
                               pipeline_parallel=pp, gpu_memory_utilization=util, mem_fraction_static=fraction,
                               max_model_len=max_model_len, max_num_seqs=cfg.max_num_seqs, max_num_batched_tokens=chunk,
                               kv_cache_dtype=_kv_name(req), block_size=block)
@@ -157,17 +162,17 @@ def _replicas(ev: Evaluation, wl: Workload, max_replicas: int) -> tuple[int, Loa
     if ev.kv_seqs < 1:
         return 0, None, f"KV cache holds {ev.kv.tokens} tokens: not one {wl.input_tokens + wl.output_tokens}-token sequence"
     if wl.mode == "offline":
-        point = at_concurrency(ev.replica, ev.settings.max_num_seqs, wl.input_tokens, wl.output_tokens, in_p95,
-                               ev.settings.max_num_seqs, ev.kv_seqs, ev.chunk)
-        return 1, point, ""
+        offline = at_concurrency(ev.replica, ev.settings.max_num_seqs, wl.input_tokens, wl.output_tokens, in_p95,
+                                 ev.settings.max_num_seqs, ev.kv_seqs, ev.chunk)
+        return 1, offline, ""
     if wl.mode == "concurrency":
         assert wl.concurrency is not None
-        point = None
+        last: LoadPoint | None = None
         for r in range(1, max_replicas + 1):
-            point = _load(ev, wl, math.ceil(wl.concurrency / r), None)
-            if _meets(point, wl):
-                return r, point, ""
-        return 0, point, "targets missed even with max_replicas replicas"
+            last = _load(ev, wl, math.ceil(wl.concurrency / r), None)
+            if _meets(last, wl):
+                return r, last, ""
+        return 0, last, f"targets missed even with {max_replicas} replicas"
     assert wl.requests_per_s is not None
     best = max_rate(ev.replica, wl.input_tokens, wl.output_tokens, in_p95, ev.settings.max_num_seqs, ev.kv_seqs,
                     ev.chunk, wl.ttft_p95_ms / 1e3 if wl.ttft_p95_ms else None,
@@ -207,8 +212,10 @@ def _max_model_len(req: PlanLlmServingRequest, arch: mem.Arch) -> int:
     return arch.max_len
 
 
-def search(req: PlanLlmServingRequest) -> tuple[list[tuple[Evaluation, int, LoadPoint | None, float | None, str]],
-                                                mem.Arch, int]:
+Row = tuple[Evaluation, int, LoadPoint | None, float | None, str]
+
+
+def search(req: PlanLlmServingRequest) -> tuple[list[Row], mem.Arch, int]:
     """Every (GPU, TP) evaluated: (evaluation, replicas (0 = rejected), load point, $/h, reason)."""
     arch = mem.resolve_arch(req.model)
     mml = _max_model_len(req, arch)
@@ -224,7 +231,7 @@ def search(req: PlanLlmServingRequest) -> tuple[list[tuple[Evaluation, int, Load
         tps = [t for t in range(1, MAX_TP + 1) if arch.heads % t == 0 and
                (arch.mla or (arch.kv_heads % t == 0 if arch.kv_heads >= t else t % arch.kv_heads == 0))]
         configs = [EngineConfig(tensor_parallel=t) for t in tps]
-    rows = []
+    rows: list[Row] = []
     for gpu in gpus:
         for cfg in configs:
             ev = evaluate(req, arch, gpu, cfg, mml, req.workload)
@@ -276,7 +283,7 @@ def plan_llm_serving(req: PlanLlmServingRequest) -> LlmServingPlan:
                                         f"TPOT {r[2].tpot_p95_s * 1e3:.1f} ms per replica" if r[2] else "fits"))
                 for r in candidates[:12]]
     s = ev.settings
-    head = (f"{req.engine} {req.engine_version} on {replicas or 1} x {s.tensor_parallel} {ev.gpu.id} "
+    head = (f"{req.engine} {engine_version(req)} on {replicas or 1} x {s.tensor_parallel} {ev.gpu.id} "
             f"(TP{s.tensor_parallel}{f', PP{s.pipeline_parallel}' if s.pipeline_parallel > 1 else ''}): "
             f"weights {ev.budget.weights_gib:.1f} GiB/GPU, KV {ev.kv.available_gib:.2f} GiB/GPU = {ev.kv.tokens:,} "
             f"tokens at {ev.kv.bytes_per_token:,} B/token, {ev.max_concurrency:.2f}x sequences of {mml:,} tokens.")
