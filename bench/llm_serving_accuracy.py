@@ -50,8 +50,7 @@ def kv_row(row: dict[str, str]) -> dict[str, Any]:
     engine = row["engine"]
     kv_bytes = mem.kv_dtype_bytes(row["kv_cache_dtype"], engine, row["weight_format"])
     version = _version(row["engine_version"])
-    v1 = engine == "vllm" and version >= (0, 8)
-    layout = mem.kv_layout(arch, tp, pp, kv_bytes, hybrid=v1)
+    layout = mem.kv_layout(arch, tp, pp, kv_bytes, hybrid=engine == "vllm" and version >= (0, 10))
     block = int(row["block_size"])
     mml = int(row["max_model_len"])
     logged = int(row["logged_tokens"]) if row["logged_tokens"] else 0
@@ -61,14 +60,8 @@ def kv_row(row: dict[str, str]) -> dict[str, Any]:
     def tokens_for(avail_gib: float) -> int:
         if engine == "sglang":
             return mem.sglang_tokens(avail_gib * mem.GIB, layout)
-        blocks = mem.vllm_blocks(avail_gib * mem.GIB, layout, block, v1)
-        if not v1:
-            return blocks * block
-        if version <= (0, 11):
-            return mem.vllm_tokens(blocks, layout, block)
-        window = arch.sliding_window or mml
         chunk = int(row["max_num_batched_tokens"] or 8192)
-        return int(mem.vllm_concurrency(blocks, layout, block, mml, window, chunk) * mml)
+        return mem.vllm_report(avail_gib * mem.GIB, arch, tp, pp, kv_bytes, block, mml, chunk, version).tokens
 
     if row["logged_available_kv_gib"] and logged:
         avail = float(row["logged_available_kv_gib"])

@@ -232,6 +232,34 @@ def sliding_concurrency(num_blocks: int, layout: KvLayout, block_size: int, seq_
     return num_blocks / (full_groups * per_full + sliding_groups * per_sliding)
 
 
+@dataclass(frozen=True)
+class VllmReport:
+    layout: KvLayout
+    blocks: int
+    tokens: int            # "GPU KV cache size: N tokens" as this version logs it
+    concurrency: float     # "Maximum concurrency for max_model_len tokens per request"
+    sliding_aware: int | None
+
+
+def vllm_report(available_bytes: float, arch: Arch, tp: int, pp: int, kv_bytes: int, block: int,
+                max_model_len: int, max_num_batched_tokens: int, version: tuple[int, int]) -> VllmReport:
+    """The start-up figures of a vLLM version: V0 below 0.8 (blocks x block size); V1 treats sliding-window
+    layers as full attention before the hybrid allocator (0.10); logs num_blocks // groups x block size up to
+    0.19 (issue 40691) and int(concurrency x max_model_len) after the fix (PR 40694; 0.20 assumed)."""
+    v1 = version >= (0, 8)
+    layout = kv_layout(arch, tp, pp, kv_bytes, hybrid=version >= (0, 10))
+    blocks = vllm_blocks(max(available_bytes, 0.0), layout, block, v1)
+    window = arch.sliding_window or max_model_len
+    conc = vllm_concurrency(blocks, layout, block, max_model_len, window, max_num_batched_tokens)
+    if not v1:
+        tokens = blocks * block
+    elif version < (0, 20):
+        tokens = vllm_tokens(blocks, layout, block)
+    else:
+        tokens = int(conc * max_model_len)
+    return VllmReport(layout, blocks, tokens, conc, int(conc * max_model_len) if layout.sliding_layers else None)
+
+
 def sglang_tokens(available_bytes: float, layout: KvLayout) -> int:
     return max(int(available_bytes // layout.exact_bytes_per_token), 0)
 

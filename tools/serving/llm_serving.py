@@ -84,18 +84,11 @@ def evaluate(req: PlanLlmServingRequest, arch: mem.Arch, gpu: GpuSpec, cfg: Engi
         chunk = cfg.max_num_batched_tokens or default_chunk
         budget = mem.vllm_budget(arch, weights_total, total, cfg.gpu_memory_utilization, tp, pp, chunk,
                                  cfg.max_num_seqs, version)
-        layout = mem.kv_layout(arch, tp, pp, kv_bytes, hybrid=v1)
         block = BLOCK_SIZE
-        blocks = mem.vllm_blocks(max(budget.available_gib, 0) * mem.GIB, layout, block, v1)
-        window = arch.sliding_window or max_model_len
-        conc = mem.vllm_concurrency(blocks, layout, block, max_model_len, window, chunk)
-        if not v1:
-            tokens = blocks * block
-        elif version <= (0, 11):
-            tokens = mem.vllm_tokens(blocks, layout, block)
-        else:
-            tokens = int(conc * max_model_len)
-        sliding = int(conc * max_model_len) if layout.sliding_layers else None
+        report = mem.vllm_report(budget.available_gib * mem.GIB, arch, tp, pp, kv_bytes, block, max_model_len, chunk,
+                                 version)
+        layout, blocks, tokens, conc, sliding = (report.layout, report.blocks, report.tokens, report.concurrency,
+                                                 report.sliding_aware)
         util, fraction = cfg.gpu_memory_utilization, None
     else:
         fraction = cfg.mem_fraction_static or mem.sglang_default_fraction(total, tp, pp)
