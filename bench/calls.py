@@ -32,6 +32,9 @@ SMALL: dict[str, dict[str, Any]] = {
                                 "cost": {"flops_per_example": 1e9, "params": 1e7}},
     "design_mlflow_platform": {"team_size": 12, "platform": "vm"},
     "verify_mlflow_server": {"tracking_uri": "http://127.0.0.1:9", "timeout_s": 0.5},
+    "design_model_monitoring": {"model_name": "churn", "predictions_per_hour": 2000,
+                                "features": [{"name": "tenure", "type": "numeric"}, {"name": "plan", "type": "categorical",
+                                                                                      "categories": 6}]},
 }
 LARGE: dict[str, dict[str, Any]] = {
     **SMALL,
@@ -63,6 +66,12 @@ LARGE: dict[str, dict[str, Any]] = {
                                "deployment_targets": ["kubernetes_kserve", "sagemaker", "batch"],
                                "approval": {"approvers": ["alice"], "gates": [
                                    {"metric": "accuracy", "comparison": ">=", "threshold": 0.9}]}},
+    "design_model_monitoring": {
+        "model_name": "fraud", "predictions_per_hour": 50000, "sample_rate": 0.2, "label_delay_hours": 72,
+        "features": [{"name": f"f{i}", "type": t} for i, t in enumerate(["numeric", "count", "boolean"] * 10)]
+        + [{"name": "merchant", "type": "categorical", "categories": 5000}],
+        "performance": {"name": "recall", "baseline": 0.8, "min_change": 0.05},
+        "sagemaker": {"endpoint_name": "fraud", "role_arn": ROLE, "s3_uri": "s3://bucket/monitoring"}},
 }
 INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("search_knowledge", {"query": "x", "limit": 0}, "limit"),
@@ -71,5 +80,6 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("plan_sagemaker_job", {**SMALL["plan_sagemaker_job"], "aws": {"role_arn": "nope"}}, "role_arn"),
     ("plan_llm_serving", {**SMALL["plan_llm_serving"], "config": {"tensor_parallel": 3}}, "config.tensor_parallel"),
     ("design_mlflow_platform", {"team_size": 0, "platform": "vm"}, "team_size"),
+    ("design_model_monitoring", {**SMALL["design_model_monitoring"], "power": 1.5}, "power"),
     ("recommend_framework", {"task": "tabular", "data_size_gb": 5, "unknown_knob": 1}, "unknown_knob"),
 ]

@@ -19,6 +19,7 @@ from ml_expert_mcp.tools.common.tool import request_model, tool_mark
 from ml_expert_mcp.tools.frameworks.recommend import recommend_framework
 from ml_expert_mcp.tools.frameworks.search import search_knowledge
 from ml_expert_mcp.tools.mlops.platform import design_mlflow_platform
+from ml_expert_mcp.tools.monitoring.design import design_model_monitoring
 from ml_expert_mcp.tools.sagemaker.endpoint import plan_sagemaker_endpoint
 from ml_expert_mcp.tools.sagemaker.job import plan_sagemaker_job
 from ml_expert_mcp.tools.serving.llm_serving import plan_llm_serving
@@ -42,6 +43,7 @@ FUNCTIONS: tuple[Callable[..., Any], ...] = (
     plan_sagemaker_endpoint,
     design_mlflow_platform,
     verify_mlflow_server,
+    design_model_monitoring,
 )
 
 

@@ -1,0 +1,116 @@
+"""Closed-form distributions behind the drift sizing: chi-squared and noncentral chi-squared, pure Python.
+
+The planner stays deterministic and free of scipy: the regularized incomplete gamma function (series and continued
+fraction, Numerical Recipes 6.2), the noncentral chi-squared CDF as its Poisson mixture of central ones, and the
+quantiles by bisection. tests/test_monitoring_stats.py checks every function against scipy.stats.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+_EPS = 1e-15
+
+
+def _gamma_series(a: float, x: float) -> float:
+    term = total = 1.0 / a
+    ap = a
+    for _ in range(100_000):
+        ap += 1.0
+        term *= x / ap
+        total += term
+        if abs(term) < abs(total) * _EPS:
+            break
+    return total * math.exp(-x + a * math.log(x) - math.lgamma(a))
+
+
+def _gamma_fraction(a: float, x: float) -> float:
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    h = d
+    for i in range(1, 100_000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < _EPS:
+            break
+    return math.exp(-x + a * math.log(x) - math.lgamma(a)) * h
+
+
+def gamma_p(a: float, x: float) -> float:
+    """Regularized lower incomplete gamma P(a, x)."""
+    if x <= 0:
+        return 0.0
+    if x < a + 1.0:
+        return _gamma_series(a, x)
+    return 1.0 - _gamma_fraction(a, x)
+
+
+def chi2_cdf(x: float, df: float) -> float:
+    return gamma_p(df / 2.0, x / 2.0)
+
+
+def ncx2_cdf(x: float, df: float, nc: float) -> float:
+    """Noncentral chi-squared CDF: sum over j of Poisson(j; nc/2) * P(df/2 + j, x/2)."""
+    if nc <= 0:
+        return chi2_cdf(x, df)
+    if nc > 2000:  # the series would need ~sqrt(nc) terms of huge-df gammas: the normal limit is exact enough here
+        return NormalDist(df + nc, math.sqrt(2 * (df + 2 * nc))).cdf(x)
+    half = nc / 2.0
+    centre = int(half)
+    total = 0.0
+    for j in range(max(0, centre - 2000), centre + 2000):
+        weight = math.exp(-half + j * math.log(half) - math.lgamma(j + 1))
+        if weight < 1e-17 and j > centre:
+            break
+        total += weight * chi2_cdf(x, df + 2 * j)
+    return min(1.0, total)
+
+
+def _bisect(f, lo: float, hi: float, iterations: int = 200) -> float:  # f(x) increasing in x
+    for _ in range(iterations):
+        mid = (lo + hi) / 2.0
+        if f(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def chi2_ppf(q: float, df: float) -> float:
+    """x with chi2_cdf(x, df) = q."""
+    hi = max(1.0, df)
+    while chi2_cdf(hi, df) < q:
+        hi *= 2.0
+    return _bisect(lambda x: chi2_cdf(x, df) >= q, 0.0, hi)
+
+
+def noncentrality_for_power(df: float, alpha: float, power: float) -> float:
+    """Smallest noncentrality at which a chi-squared test at level alpha rejects with the given power."""
+    critical = chi2_ppf(1.0 - alpha, df)
+    hi = 1.0
+    while 1.0 - ncx2_cdf(critical, df, hi) < power:
+        hi *= 2.0
+    return _bisect(lambda nc: 1.0 - ncx2_cdf(critical, df, nc) >= power, 0.0, hi, iterations=80)
+
+
+def power_at(df: float, alpha: float, nc: float) -> float:
+    return 1.0 - ncx2_cdf(chi2_ppf(1.0 - alpha, df), df, nc)
+
+
+def z(q: float) -> float:
+    return NormalDist().inv_cdf(q)
+
+
+def ks_critical(alpha: float, n: int, m: int) -> float:
+    """Two-sample Kolmogorov-Smirnov rejection level, asymptotic: c(alpha) * sqrt((n + m) / (n m))."""
+    return math.sqrt(-math.log(alpha / 2.0) / 2.0) * math.sqrt((n + m) / (n * m))
