@@ -81,9 +81,10 @@ def kv_row(row: dict[str, str]) -> dict[str, Any]:
         weights = mem.weight_bytes(arch, row["weight_format"])
         total = float(row["gpu_total_gib"])
         if engine == "vllm":
-            chunk = int(row["max_num_batched_tokens"] or (8192 if total >= 70 else 2048))
+            chunk0, seqs0 = mem.vllm_default_limits(total, row["gpu"], version >= (0, 8), mml)
+            chunk = int(row["max_num_batched_tokens"] or chunk0)
             budget = mem.vllm_budget(arch, weights, total, float(row["gpu_memory_utilization"]), tp, pp, chunk,
-                                     int(row["max_num_seqs"] or 256), version)
+                                     int(row["max_num_seqs"] or seqs0), version)
         else:
             budget = mem.sglang_budget(weights, total, float(row["mem_fraction_static"]), tp, pp)
         out["budget_gib"] = round(budget.available_gib, 2)
@@ -142,7 +143,8 @@ def perf_report() -> dict[str, float] | None:
         req = PlanLlmServingRequest(model=model, weight_format=row["weight_format"], kv_cache_dtype=row["kv_cache_dtype"],
                                     engine=row["engine"], engine_version=row["engine_version"], gpu=row["gpu"])
         arch = mem.resolve_arch(model)
-        cfg = EngineConfig(tensor_parallel=int(row["tensor_parallel"]), max_num_seqs=int(row["max_num_seqs"] or 256),
+        cfg = EngineConfig(tensor_parallel=int(row["tensor_parallel"]),
+                           max_num_seqs=int(row["max_num_seqs"]) if row["max_num_seqs"] else None,
                            max_model_len=int(row["max_model_len"]),
                            gpu_memory_utilization=float(row["gpu_memory_utilization"] or 0.9),
                            max_num_batched_tokens=int(row["max_num_batched_tokens"]) if row["max_num_batched_tokens"] else None)
@@ -150,10 +152,10 @@ def perf_report() -> dict[str, float] | None:
         wl = Workload(mode="concurrency", concurrency=int(row["concurrency"]), input_tokens=n_in, output_tokens=n_out)
         ev = evaluate(req, arch, gpu_catalog()[row["gpu"]], cfg, int(row["max_model_len"]), wl)
         if row["concurrency"]:
-            point = at_concurrency(ev.replica, int(row["concurrency"]), n_in, n_out, n_in, cfg.max_num_seqs,
+            point = at_concurrency(ev.replica, int(row["concurrency"]), n_in, n_out, n_in, ev.settings.max_num_seqs,
                                    ev.kv_seqs, ev.chunk)
         else:
-            point = at_rate(ev.replica, float(row["requests_per_s"]), n_in, n_out, n_in, cfg.max_num_seqs,
+            point = at_rate(ev.replica, float(row["requests_per_s"]), n_in, n_out, n_in, ev.settings.max_num_seqs,
                             ev.kv_seqs, ev.chunk)
         tok = point.output_tokens_per_s * float(row.get("replicas") or 1)
         measured_tok = float(row["output_tokens_per_s"])

@@ -46,7 +46,7 @@ class EngineConfig(StrictModel):
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1.0)
     mem_fraction_static: float | None = Field(default=None, gt=0, le=1.0)
     max_model_len: int | None = Field(default=None, ge=16, le=1_048_576)
-    max_num_seqs: int = Field(default=256, ge=1, le=65536)
+    max_num_seqs: int | None = Field(default=None, ge=1, le=65536, description="default: engine's")
     max_num_batched_tokens: int | None = Field(default=None, ge=16, le=1_048_576)
 
 

@@ -172,7 +172,9 @@ def max_rate(rep: Replica, n_in: float, n_out: float, in_p95: float, max_seqs: i
     lo, hi = 1e-4, 1.0
     while ok(at_rate(rep, hi, n_in, n_out, in_p95, max_seqs, kv_seqs, chunk)) and hi < 1e6:
         lo, hi = hi, hi * 2
-    for _ in range(24):
+    for _ in range(40):
+        if hi - lo <= 0.005 * lo:  # 0.5%: finer than the model's accuracy
+            break
         mid = (lo + hi) / 2
         if ok(at_rate(rep, mid, n_in, n_out, in_p95, max_seqs, kv_seqs, chunk)):
             lo = mid

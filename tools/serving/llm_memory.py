@@ -274,31 +274,37 @@ class Budget:
     available_gib: float
 
 
-def activation_gib(arch: Arch, tp: int, max_num_batched_tokens: int, max_num_seqs: int) -> float:
-    """Peak of vLLM's profile run: one forward of max_num_batched_tokens tokens plus the sampler's fp32 logits."""
+# vLLM V1's profile run ends with a dummy sampler pass over max_num_seqs rows of fp32 logits over the whole vocabulary;
+# with the top-k/top-p sort's copies and int64 indices that peak is about 8 logits-sized buffers (fitted on the
+# 7 H100 start-up logs of vLLM 0.11 marked split=fit in bench/evidence/llm_kv_cache.csv, llm-d-benchmark's
+# empirical-vllm-memory-results.md; those rows are not scored). V0 sampled max_num_seqs rows once (2 buffers).
+V1_SAMPLER_BUFFERS = 8
+V0_SAMPLER_BUFFERS = 2
+V1_NON_TORCH_GIB = (0.13, 0.55)  # TP1, TP>1 (same rows)
+
+
+def vllm_default_limits(total_gib: float, gpu_name: str, v1: bool, max_model_len: int) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) `vllm serve` picks (vLLM 0.11 EngineArgs._set_default_args)."""
+    if not v1:
+        return max(max_model_len, 2048), 256
+    if total_gib >= 70 and "A100" not in gpu_name:
+        return 8192, 1024
+    return 2048, 256
+
+
+def activation_gib(arch: Arch, tp: int, max_num_batched_tokens: int, max_num_seqs: int, v1: bool = True) -> float:
+    """Peak of vLLM's profile run: one forward of max_num_batched_tokens tokens, then the sampler's fp32 logits."""
     inter = (arch.moe_intermediate * max(arch.experts_per_tok, 1) if arch.experts else arch.intermediate) / tp
     hidden_states = max_num_batched_tokens * (2 * arch.hidden + 3 * inter) * 2
-    logits = max_num_seqs * arch.vocab / tp * 4 * 2
-    return (hidden_states + logits) / GIB
-
-
-# vLLM V1's profile run holds more than one forward's activations (compile/graph workspaces, sampler buffers):
-# the median residual of 7 H100 start-up logs of vLLM 0.11 (bench/evidence/llm_kv_cache.csv rows split=fit,
-# llm-d-benchmark's empirical-vllm-memory-results.md) after weights, the forward below and non-torch memory.
-# Those rows are not scored; the spread is 0.2-6.4 GiB (MoE highest), hence the caveat on the budget.
-V1_PROFILE_OVERHEAD_GIB = 3.8
-V1_NON_TORCH_GIB = (0.13, 0.55)  # TP1, TP>1 (same rows)
+    sampler = max_num_seqs * arch.vocab * 4 * (V1_SAMPLER_BUFFERS if v1 else V0_SAMPLER_BUFFERS)
+    return (hidden_states + sampler) / GIB
 
 
 def vllm_budget(arch: Arch, weights_total: float, total_gib: float, util: float, tp: int, pp: int,
                 max_num_batched_tokens: int, max_num_seqs: int, version: tuple[int, int]) -> Budget:
     weights = weights_total / (tp * pp) / GIB
-    act = activation_gib(arch, tp, max_num_batched_tokens, max_num_seqs)
-    if version >= (0, 8):
-        act += V1_PROFILE_OVERHEAD_GIB
-        non_torch = V1_NON_TORCH_GIB[tp > 1]
-    else:
-        non_torch = 0.25 + (0.35 if tp > 1 else 0.0)
+    act = activation_gib(arch, tp, max_num_batched_tokens, max_num_seqs, v1=version >= (0, 8))
+    non_torch = V1_NON_TORCH_GIB[tp > 1] if version >= (0, 8) else 0.25 + (0.35 if tp > 1 else 0.0)
     graphs = 0.0
     if version >= (0, 21):  # CUDA-graph memory profiling on by default since v0.21.0 (vLLM's own start-up log)
         graphs = min(0.5 + 0.002 * max_num_seqs, 2.0)

@@ -79,11 +79,11 @@ def evaluate(req: PlanLlmServingRequest, arch: mem.Arch, gpu: GpuSpec, cfg: Engi
     weights_total = mem.weight_bytes(arch, req.weight_format)
     total = gpu.usable_memory_gib
     if req.engine == "vllm":
-        v1 = version >= (0, 8)
-        default_chunk = (8192 if total >= 70 else 2048) if v1 else max(max_model_len, 2048)
+        default_chunk, default_seqs = mem.vllm_default_limits(total, gpu.id, version >= (0, 8), max_model_len)
         chunk = cfg.max_num_batched_tokens or default_chunk
-        budget = mem.vllm_budget(arch, weights_total, total, cfg.gpu_memory_utilization, tp, pp, chunk,
-                                 cfg.max_num_seqs, version)
+        max_seqs = cfg.max_num_seqs or default_seqs
+        budget = mem.vllm_budget(arch, weights_total, total, cfg.gpu_memory_utilization, tp, pp, chunk, max_seqs,
+                                 version)
         block = BLOCK_SIZE
         report = mem.vllm_report(budget.available_gib * mem.GIB, arch, tp, pp, kv_bytes, block, max_model_len, chunk,
                                  version)
@@ -91,6 +91,7 @@ def evaluate(req: PlanLlmServingRequest, arch: mem.Arch, gpu: GpuSpec, cfg: Engi
                                                  report.sliding_aware)
         util, fraction = cfg.gpu_memory_utilization, None
     else:
+        max_seqs = cfg.max_num_seqs or 256
         fraction = cfg.mem_fraction_static or mem.sglang_default_fraction(total, tp, pp)
         chunk = cfg.max_num_batched_tokens or mem.sglang_chunk(total)
         budget = mem.sglang_budget(weights_total, total, fraction, tp, pp)
@@ -106,7 +107,7 @@ def evaluate(req: PlanLlmServingRequest, arch: mem.Arch, gpu: GpuSpec, cfg: Engi
                  sliding_aware_tokens=sliding)
     settings = EngineSettings(engine=req.engine, engine_version=engine_version(req), gpu=gpu.id, tensor_parallel=tp,
                               pipeline_parallel=pp, gpu_memory_utilization=util, mem_fraction_static=fraction,
-                              max_model_len=max_model_len, max_num_seqs=cfg.max_num_seqs, max_num_batched_tokens=chunk,
+                              max_model_len=max_model_len, max_num_seqs=max_seqs, max_num_batched_tokens=chunk,
                               kv_cache_dtype=_kv_name(req), block_size=block)
     groups = mem.param_groups(arch)
     scale = arch.params / max(sum(groups.values()), 1.0)
@@ -228,7 +229,9 @@ def search(req: PlanLlmServingRequest) -> tuple[list[Row], mem.Arch, int]:
     for gpu in gpus:
         for cfg in configs:
             ev = evaluate(req, arch, gpu, cfg, mml, req.workload)
-            price, _inst = _price(gpu.id, cfg.tensor_parallel * cfg.pipeline_parallel)
+            per_replica = cfg.tensor_parallel * cfg.pipeline_parallel
+            price, inst = _price(gpu.id, per_replica)
+            per_instance = inst.gpu_count // per_replica if inst else 1  # replicas packed on one instance
             if ev.budget.available_gib <= 0:
                 rows.append((ev, 0, None, price, f"weights {ev.budget.weights_gib:.1f} GiB/GPU leave no KV budget"))
                 continue
@@ -240,7 +243,8 @@ def search(req: PlanLlmServingRequest) -> tuple[list[Row], mem.Arch, int]:
                 rows.append((ev, 1, None, price, ""))
                 continue
             replicas, point, why = _replicas(ev, req.workload, MAX_REPLICAS)
-            rows.append((ev, replicas, point, price * replicas if price and replicas else price, why))
+            cost = price * math.ceil(replicas / per_instance) if price and replicas else price
+            rows.append((ev, replicas, point, cost, why))
     return rows, arch, mml
 
 
