@@ -140,23 +140,39 @@ def at_rate(rep: Replica, rate: float, n_in: float, n_out: float, in_p95: float,
 
 def at_concurrency(rep: Replica, clients: int, n_in: float, n_out: float, in_p95: float, max_seqs: int,
                    kv_seqs: float, chunk: int) -> LoadPoint:
-    """Closed loop: `clients` each send the next request when the last one ends (benchmark_serving --max-concurrency)."""
-    running = min(clients, max_seqs, kv_seqs)
+    """Closed loop: `clients` each send the next request when the last one ends (benchmark --max-concurrency).
+
+    The request rate solves rate x (TTFT + out x TPOT) = running sequences (Little's law) by bisection below the
+    prefill capacity; clients beyond what max_num_seqs and the KV cache admit wait for a free slot.
+    """
+    running = max(1.0, min(clients, max_seqs, kv_seqs))
     prefill = rep.prefill_s(n_in)
-    rate = running / (prefill + n_out * rep.decode_step_s(running, n_in + n_out / 2))
-    point = at_rate(rep, rate, n_in, n_out, in_p95, max_seqs, kv_seqs, chunk)
-    for _ in range(40):
-        cycle = point.ttft_s + n_out * point.tpot_s
-        new_rate = running / cycle
-        if abs(new_rate - rate) < 1e-4 * rate:
+    args = (n_in, n_out, in_p95, max_seqs, kv_seqs, chunk)
+
+    def excess(rate: float) -> float:
+        p = at_rate(rep, rate, *args)
+        if not math.isfinite(p.ttft_s):
+            return math.inf
+        return rate * (p.ttft_s + n_out * p.tpot_s) - running
+
+    lo, hi = 0.0, 0.98 / prefill
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if excess(mid) > 0:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo <= 1e-4 * hi:
             break
-        rate = 0.5 * rate + 0.5 * new_rate
-        point = at_rate(rep, rate, n_in, n_out, in_p95, max_seqs, kv_seqs, chunk)
+    rate = max(lo, 1e-6)
+    point = at_rate(rep, rate, *args)
+    saturated = hi >= 0.98 / prefill * (1 - 1e-4) and excess(rate) < -0.01 * running
     queued = max(0.0, clients - running)
     extra = queued / rate if queued else 0.0  # clients beyond the running batch wait for a free slot
+    limit = "max_num_seqs / KV cache" if queued else ("prefill compute" if saturated else point.limit)
     return LoadPoint(point.requests_per_s, point.concurrency, point.ttft_s + extra, point.ttft_p95_s + extra,
                      point.tpot_s, point.tpot_p95_s, point.output_tokens_per_s, point.prefill_share,
-                     point.decode_step_s, point.prefill_s, True, "max_num_seqs / KV cache" if queued else point.limit)
+                     point.decode_step_s, point.prefill_s, True, limit)
 
 
 def max_rate(rep: Replica, n_in: float, n_out: float, in_p95: float, max_seqs: int, kv_seqs: float, chunk: int,
