@@ -299,6 +299,8 @@ def plan_llm_serving(req: PlanLlmServingRequest) -> LlmServingPlan:
         "Latency is a roofline model (HBM 80%, prefill MFU 55%, 1.5 ms step overhead) without speculative decoding, "
         "prefix caching or expert parallelism; p95 from an M/D/1 wait with an exponential tail.",
         "Pipeline stages are modelled without micro-batch overlap (latency adds across stages).",
+        "Launch flags are checked against the argument parsers of vLLM 0.11.0 and SGLang 0.5.3 "
+        "(knowledge/llm_serving/engine_flags.json); other releases may rename flags.",
     ]
     artifacts = build_artifacts(req, ev, replicas or 1, mml) if feasible or wl is None else None
     return LlmServingPlan(summary=head, caveats=caveats, feasible=feasible or wl is None, settings=s,
