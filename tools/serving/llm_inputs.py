@@ -80,7 +80,7 @@ class PlanLlmServingRequest(StrictModel):
     kv_cache_dtype: KvDtype = Field(default="auto", description="KV cache")
     engine: Engine = Field(default="vllm", description="engine")
     engine_version: str | None = Field(default=None, max_length=12, pattern=ENGINE_VERSION_PATTERN,
-                                       description="default vLLM 0.11.0 / SGLang 0.5.3; vLLM<0.8: V0")
+                                       description="default: pinned; vLLM<0.8: V0")
     gpu: str | None = Field(default=None, max_length=64, description="knowledge://gpus id")
     gpus: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=12, description="to search")
     config: EngineConfig | None = Field(default=None, description="evaluate this; omit to plan")
