@@ -15,10 +15,13 @@ from typing import Annotated, Any, get_type_hints
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic.fields import FieldInfo
 
+from ml_expert_mcp.server.result_views import DETAIL_DESCRIPTION, Detail, view
 from ml_expert_mcp.tools.common.errors import PlanInputError
+
+SERVER_ARGUMENTS = frozenset({"detail"})  # accepted by every tool, handled here, never seen by a planner
 
 
 def format_validation_error(err: ValidationError) -> str:
@@ -53,9 +56,9 @@ def _validated(request_model: type[BaseModel], arguments: dict[str, Any]) -> Bas
 def _probe_function(request_model: type[BaseModel], probe: Callable[[Any], Any]) -> Callable[..., Any]:
     """Open-world tools (async, reading a live server): validated like the others, never cached."""
 
-    async def run(**arguments: Any) -> CallToolResult:
+    async def run(detail: Detail = "plan", **arguments: Any) -> CallToolResult:
         try:
-            return tool_result(await probe(_validated(request_model, arguments)))
+            return tool_result(await probe(_validated(request_model, arguments)), detail)
         except PlanInputError as err:
             raise ToolError(str(err)) from None
 
@@ -66,6 +69,8 @@ def mcp_tool_function(name: str, request_model: type[BaseModel], plan: Callable[
                       cache_size: int) -> Callable[..., Any]:
     output = get_type_hints(plan)["return"]
     params = [_parameter(n, f) for n, f in request_model.model_fields.items()]
+    params.append(inspect.Parameter("detail", inspect.Parameter.KEYWORD_ONLY, default="plan",
+                                    annotation=Annotated[Detail, Field(description=DETAIL_DESCRIPTION)]))
     run = _probe_function(request_model, plan) if inspect.iscoroutinefunction(plan) else _cached_plan(request_model, plan, cache_size)
     run.__signature__ = inspect.Signature(params, return_annotation=output)  # type: ignore[attr-defined]
     run.__name__ = name
@@ -73,33 +78,45 @@ def mcp_tool_function(name: str, request_model: type[BaseModel], plan: Callable[
     return run
 
 
-def tool_result(plan_result: BaseModel) -> CallToolResult:
-    """structuredContent plus the same JSON, compact, as text (the SDK's default text is indented: more tokens)."""
-    structured = plan_result.model_dump(mode="json", by_alias=True)
+def tool_result(plan_result: BaseModel | dict[str, Any], detail: Detail = "full") -> CallToolResult:
+    """structuredContent at the asked detail, plus the same JSON, compact, as text (the SDK's default text is
+    indented: more tokens)."""
+    full = plan_result if isinstance(plan_result, dict) else plan_result.model_dump(mode="json", by_alias=True)
+    structured = view(full, detail)
     text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
-def _cached_plan(request_model: type[BaseModel], plan: Callable[[Any], BaseModel], cache_size: int) -> Callable[..., Any]:
-    cache: OrderedDict[str, CallToolResult] = OrderedDict()
+CACHE_MAX_BYTES = 4 * 1024 * 1024  # per tool: the LRU also drops results until their text fits this budget
+MAX_RESULT_CHARS = 1024 * 1024  # a backstop: no tool answers with more (the largest real plan is ~60 KB)
 
-    def run(**arguments: Any) -> CallToolResult:
+
+def _cached_plan(request_model: type[BaseModel], plan: Callable[[Any], BaseModel], cache_size: int) -> Callable[..., Any]:
+    cache: OrderedDict[str, tuple[CallToolResult, int]] = OrderedDict()
+    held = 0
+
+    def run(detail: Detail = "plan", **arguments: Any) -> CallToolResult:
+        nonlocal held
         request = _validated(request_model, arguments)
-        key = request.model_dump_json()
+        key = f"{detail}|{request.model_dump_json()}"  # each view is cached on its own
         hit = cache.get(key)
         if hit is not None:
             cache.move_to_end(key)
-            return hit
+            return hit[0]
         try:
-            result = tool_result(plan(request))
+            result = tool_result(plan(request), detail)
         except PlanInputError as err:
             raise ToolError(str(err)) from None
         except ValidationError as err:
             raise ToolError(format_validation_error(err)) from None
-        if cache_size > 0:
-            cache[key] = result
-            if len(cache) > cache_size:
-                cache.popitem(last=False)
+        size = sum(len(getattr(c, "text", "")) for c in result.content) + len(key)
+        if size > MAX_RESULT_CHARS:
+            raise ToolError(f"the result has {size} characters, over the {MAX_RESULT_CHARS} bound; ask for less")
+        if cache_size > 0 and 2 * size <= CACHE_MAX_BYTES:  # text and structured content: about twice the text
+            cache[key] = (result, 2 * size)
+            held += 2 * size
+            while len(cache) > cache_size or held > CACHE_MAX_BYTES:
+                held -= cache.popitem(last=False)[1][1]
         return result
 
     return run

@@ -50,15 +50,21 @@ def stored_listing() -> list[dict[str, Any]] | None:
 
 
 def live_listing(registered: list[Any]) -> list[dict[str, Any]]:
-    """tools/list entries from the SDK's Tool objects, schemas compacted, the title said once."""
+    """tools/list entries from the SDK's Tool objects, schemas compacted, the title said once. The output schema
+    is made here from the plan function's return model: the SDK is told the tools return unstructured results,
+    so it does not re-validate structuredContent against the full model (a `detail` view omits parts)."""
+    from typing import get_type_hints
+
+    from ml_expert_mcp.server.registry import TOOLS
     from ml_expert_mcp.server.tool_schemas import compact_input, compact_output
 
+    functions = {t.name: t.function for t in TOOLS}
     out = []
     for tool in registered:
         entry = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
         entry["inputSchema"] = compact_input(entry["inputSchema"])
-        if "outputSchema" in entry:
-            entry["outputSchema"] = compact_output(entry["outputSchema"])
+        output_model = get_type_hints(functions[entry["name"]])["return"]
+        entry["outputSchema"] = compact_output(output_model.model_json_schema(by_alias=True, mode="serialization"))
         entry.get("annotations", {}).pop("title", None)
         out.append(entry)
     return out

@@ -1,0 +1,80 @@
+"""What a tool result carries at each `detail` level, so the default answer fits an assistant's budget.
+
+- `full`: the whole plan, artifacts included.
+- `plan` (default): the plan with large text elided: a string over LONG_TEXT characters (a script, a manifest, a
+  config file) becomes a note naming its size, then, while the result is still over PLAN_BUDGET characters, the
+  largest nested value does; every elided path is listed under `omitted`. Call again with detail='full' for them.
+- `summary`: `summary`, `caveats` and the top-level numbers, flags and short strings.
+Output schemas describe nested values only as objects (server.tool_schemas), so every view validates.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+Detail = Literal["summary", "plan", "full"]
+DETAIL_LEVELS: tuple[str, ...] = ("summary", "plan", "full")
+DETAIL_DESCRIPTION = "summary: headline and numbers; plan (default): without large artifacts; full: everything."
+LONG_TEXT = 600
+PLAN_BUDGET = 7_500  # characters of compact JSON: about 2,000 tokens
+SHORT_TEXT = 200
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def _note(value: Any) -> str:
+    return f"<omitted: {_size(value):,} chars; call again with detail='full'>"
+
+
+def _elide_long_text(value: Any, path: str, omitted: list[str]) -> Any:
+    if isinstance(value, str) and len(value) > LONG_TEXT:
+        omitted.append(path)
+        return _note(value)
+    if isinstance(value, dict):
+        return {k: _elide_long_text(v, f"{path}.{k}" if path else k, omitted) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_elide_long_text(v, f"{path}[{i}]", omitted) for i, v in enumerate(value)]
+    return value
+
+
+def _largest_nested(value: Any, path: str, depth: int) -> tuple[int, str, Any, Any] | None:
+    """(size, path, container, key) of the largest dict/list value below the top level."""
+    best: tuple[int, str, Any, Any] | None = None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, sub in items:
+        if isinstance(sub, dict | list) and sub:
+            sub_path = f"{path}.{key}" if isinstance(value, dict) and path else (f"{path}[{key}]" if path else str(key))
+            if depth >= 1 and (best is None or _size(sub) > best[0]):
+                best = (_size(sub), sub_path, value, key)
+            deeper = _largest_nested(sub, sub_path, depth + 1)
+            if deeper is not None and (best is None or deeper[0] > best[0]):
+                best = deeper
+    return best
+
+
+def view(structured: dict[str, Any], detail: Detail) -> dict[str, Any]:
+    if detail == "full":
+        return structured
+    omitted: list[str] = []
+    if detail == "summary":
+        out = {}
+        for key, value in structured.items():
+            short = isinstance(value, bool | int | float) or value is None or (
+                isinstance(value, str) and len(value) <= SHORT_TEXT)
+            if key in ("summary", "caveats") or short:
+                out[key] = value
+            else:
+                omitted.append(key)
+        return {**out, "omitted": omitted} if omitted else out
+    out = _elide_long_text(structured, "", omitted)
+    while _size(out) > PLAN_BUDGET:
+        found = _largest_nested(out, "", 0)
+        if found is None or found[0] < 200:
+            break
+        _, path, container, key = found
+        container[key] = _note(container[key])
+        omitted.append(path)
+    return {**out, "omitted": omitted} if omitted else out
