@@ -1,4 +1,8 @@
-"""The ml-expert command line: serve (stdio or HTTP), list tools, call a tool with JSON arguments."""
+"""The ml-expert command line: serve (stdio or HTTP), list tools, call a tool with JSON arguments.
+
+Exit codes: 0 success; 1 the tool refused the arguments (the message names the field); 2 usage errors (unknown
+command or tool, unreadable arguments file, arguments that are not a JSON object, a refused HTTP start-up).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,15 @@ from typing import Any
 def _serve(args: argparse.Namespace) -> int:
     if args.http:
         from ml_expert_mcp.server.http_app import HttpOptions, StartupRefused, load_token, serve_http
+        from ml_expert_mcp.server.http_guard import ConnectionLimits
 
         try:
+            limits = ConnectionLimits(header_timeout_s=args.header_timeout, max_connections=args.max_connections,
+                                      max_per_client=args.max_connections_per_client)
             options = HttpOptions(host=args.host, port=args.port, token=load_token(args.token_file),
                                   allowed_hosts=tuple(args.allowed_host), allowed_origins=tuple(args.allowed_origin),
-                                  max_body_bytes=args.max_body_bytes)
+                                  max_body_bytes=args.max_body_bytes, limits=limits)
+            _announce(options)
             serve_http(options)
         except StartupRefused as err:
             print(err.code, file=sys.stderr)
@@ -27,11 +35,45 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tools(_: argparse.Namespace) -> int:
-    from ml_expert_mcp.server.registry import TOOLS
+def _announce(options: Any) -> None:
+    """One line on stderr saying where the server listens and with which protections."""
+    token = "bearer token required" if options.token else "no token (loopback only)"
+    hosts = ", ".join(options.allowed_hosts) or "loopback names only"
+    print(f"ml-expert: serving MCP on http://{options.host}:{options.port}/mcp (health: /healthz); {token}; "
+          f"Host allowed: {hosts}; Origin checked; bodies capped at {options.max_body_bytes:,} bytes", file=sys.stderr,
+          flush=True)
 
-    for t in TOOLS:
-        print(f"{t.name:30} {t.description}")
+
+def _listing() -> list[dict[str, Any]]:
+    from ml_expert_mcp.server.tool_listing import stored_listing
+
+    stored = stored_listing()
+    if stored is not None:
+        return stored
+    import anyio
+
+    from ml_expert_mcp.server.tool_listing import generate
+
+    return anyio.run(generate)
+
+
+def _tools(args: argparse.Namespace) -> int:
+    from ml_expert_mcp.server.examples import EXAMPLES
+
+    listing = _listing()
+    if args.name is None:
+        for t in listing:
+            print(f"{t['name']:30} {t['description']}")
+        print("\n'ml-expert tools NAME' prints a tool's input schema and a worked example.")
+        return 0
+    tool = next((t for t in listing if t["name"] == args.name), None)
+    if tool is None:
+        print(f"error: unknown tool {args.name!r}; accepted: {', '.join(t['name'] for t in listing)}", file=sys.stderr)
+        return 2
+    print(f"{tool['name']}: {tool.get('title', '')}\n{tool['description']}\n\ninput schema:")
+    print(json.dumps(tool["inputSchema"], indent=1))
+    example = json.dumps(EXAMPLES[tool["name"]], separators=(",", ":"))
+    print(f"\nexample:\n  ml-expert call {tool['name']} --json '{example}'")
     return 0
 
 
@@ -66,7 +108,10 @@ def _call(args: argparse.Namespace) -> int:
         else:
             raw = "{}"
         arguments = json.loads(raw)
-    except (OSError, json.JSONDecodeError) as err:
+    except OSError as err:
+        print(f"error: cannot read the arguments file {args.file!r}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except json.JSONDecodeError as err:
         print(f"error: arguments are not valid JSON: {err}", file=sys.stderr)
         return 2
     if not isinstance(arguments, dict):
@@ -95,8 +140,13 @@ def main(argv: list[str] | None = None) -> int:
                        help="Host header value this server answers to, NAME[:PORT] (repeatable; off loopback)")
     serve.add_argument("--allowed-origin", action="append", default=[], help="browser Origin allowed (repeatable)")
     serve.add_argument("--max-body-bytes", type=int, default=256 * 1024, help="largest request body (default 256 KiB)")
+    serve.add_argument("--header-timeout", type=float, default=10.0, help="seconds a client has to send request headers (default 10)")
+    serve.add_argument("--max-connections", type=int, default=512, help="open connections at most (default 512)")
+    serve.add_argument("--max-connections-per-client", type=int, default=64,
+                       help="open connections per client address (default 64; 0 = no limit, e.g. behind a proxy)")
     serve.set_defaults(func=_serve)
-    tools = sub.add_parser("tools", help="list the tools")
+    tools = sub.add_parser("tools", help="list the tools, or show one tool's input schema and a worked example")
+    tools.add_argument("name", nargs="?", help="a tool name: print its input schema and an example call")
     tools.set_defaults(func=_tools)
     call = sub.add_parser("call", help="call a tool and print its structured result as JSON")
     call.add_argument("tool", help="tool name (see 'ml-expert tools')")
@@ -105,7 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--file", help="arguments from a JSON file, or - for stdin")
     call.set_defaults(func=_call)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # `ml-expert call ... | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
