@@ -236,14 +236,41 @@ def storage_lifecycle(store: str, uri: str) -> tuple[str, dict[str, Any] | None,
     return "none", None, ["local disk: back it up; no tiering"]
 
 
+SCRAPE_USER = "prometheus"
+SCRAPE_PASSWORD_FILE = "/etc/prometheus/secrets/mlflow_scrape_password"
+
+
+def pip_install(req: DesignMLflowRequest) -> str:
+    """What `mlflow server` as commanded needs beyond a plain `pip install mlflow`: the basic-auth app's extra
+    (mlflow[auth]: Flask-WTF), the Prometheus exporter behind --expose-prometheus, the database driver and the
+    artifact store's client."""
+    drivers = {"postgresql": ["psycopg2-binary"], "mysql": ["pymysql"], "sqlite": []}[req.backend]
+    stores = {"s3": ["boto3"], "gcs": ["google-cloud-storage"], "azure_blob": ["azure-storage-blob", "azure-identity"],
+              "local": []}[req.artifact_store]
+    mlflow_pkg = f"mlflow[auth]=={req.mlflow_version}" if req.auth else f"mlflow=={req.mlflow_version}"
+    return " ".join(["pip", "install", f'"{mlflow_pkg}"', "prometheus-flask-exporter", *drivers, *stores])
+
+
 def monitoring(req: DesignMLflowRequest) -> MonitoringPlan:
-    scrape = {"scrape_configs": [{"job_name": "mlflow", "metrics_path": "/metrics",
-                                  "static_configs": [{"targets": [f"mlflow:{req.port}"]}]}]}
+    # The target is where the server listens: 127.0.0.1 on the local platform (Prometheus on the same machine),
+    # the compose service name on a VM (Prometheus joins the compose network).
+    host = "127.0.0.1" if req.platform == "local" else "mlflow"
+    job: dict[str, Any] = {"job_name": "mlflow", "metrics_path": "/metrics",
+                           "static_configs": [{"targets": [f"{host}:{req.port}"]}]}
     if req.platform in ("kubernetes", "aws", "gcp", "azure"):
-        scrape = {"scrape_configs": [{
-            "job_name": "mlflow", "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [req.namespace]}}],
-            "relabel_configs": [{"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
-                                 "regex": "mlflow", "action": "keep"}]}]}
+        job = {"job_name": "mlflow", "metrics_path": "/metrics",
+               "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [req.namespace]}}],
+               "relabel_configs": [{"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+                                    "regex": "mlflow", "action": "keep"}]}
+    scrape_auth = None
+    if req.auth:  # basic auth guards /metrics too: the scrape logs in as a user of its own
+        job["basic_auth"] = {"username": SCRAPE_USER, "password_file": SCRAPE_PASSWORD_FILE}
+        scrape_auth = (f"/metrics answers 401 without credentials, and MLflow's basic-auth app refuses non-admins on "
+                       "routes it has no permission rule for (/metrics among them, MLFLOW_BASIC_AUTH_FAIL_CLOSED): as "
+                       f"admin, create the user {SCRAPE_USER!r} (POST /api/2.0/mlflow/users/create), make it admin "
+                       "(POST /api/2.0/mlflow/users/update-admin) and keep its password only in "
+                       f"{SCRAPE_PASSWORD_FILE} on the Prometheus host (a Secret mounted there on Kubernetes)")
+    scrape = {"scrape_configs": [job]}
     rules = {"groups": [{"name": "mlflow", "rules": [
         {"alert": "MLflowDown", "expr": 'up{job="mlflow"} == 0', "for": "5m",
          "labels": {"severity": "critical"}, "annotations": {"summary": "MLflow tracking server is not scraped"}},
@@ -256,7 +283,7 @@ def monitoring(req: DesignMLflowRequest) -> MonitoringPlan:
          "annotations": {"summary": "p95 request time over 2 s: add workers or check the database"}},
     ]}]}
     return MonitoringPlan(
-        scrape_config=k8s.to_yaml([scrape]), alert_rules=k8s.to_yaml([rules]), metrics=METRICS,
+        scrape_config=k8s.to_yaml([scrape]), scrape_auth=scrape_auth, alert_rules=k8s.to_yaml([rules]), metrics=METRICS,
         log_per_run=["params: every hyperparameter (mlflow.log_params)",
                      "metrics: train/validation loss per step, final evaluation metrics the gates read",
                      "tags: git_commit, data_version, owner",

@@ -15,6 +15,8 @@ class VerifyMLflowRequest(StrictModel):
     expect_auth: bool | None = Field(default=None, description="Whether anonymous API calls must be refused (basic auth).")
     expect_prometheus: bool | None = Field(default=None, description="Whether /metrics must answer.")
     timeout_s: float = Field(default=5.0, ge=0.1, le=30.0, description="Per-request timeout, seconds.")
+    metrics_credentials_env: str | None = Field(default=None, max_length=128, pattern=r"^[A-Z_][A-Z0-9_]{0,127}$",
+                                                description="Name of an environment variable of this server holding user:password for /metrics behind basic auth (never the secret itself).")
 
 
 class Probe(BaseModel):
@@ -57,7 +59,13 @@ def compare(req: VerifyMLflowRequest, probes: list[Probe], version: str | None, 
     if req.expect_auth is not None and auth is not None and auth != req.expect_auth:
         problems.append("anonymous API call was served: auth is off" if req.expect_auth
                         else "anonymous API call refused: auth is on")
-    if req.expect_prometheus and not prometheus:
+    metrics_probe = by_path.get("/metrics")
+    if metrics_probe is not None and metrics_probe.status in (401, 403):
+        prometheus = None  # behind basic auth: neither served nor missing
+        if req.expect_prometheus is not None:
+            unverified.append(f"/metrics answered {metrics_probe.status} (basic auth): pass metrics_credentials_env "
+                              "naming a variable that holds user:password to check it")
+    elif req.expect_prometheus and not prometheus:
         problems.append("/metrics does not serve MLflow metrics (--expose-prometheus missing?)")
     return MLflowVerification(healthy=healthy, version=version, api_answers=api_answers, auth_enforced=auth,
                               prometheus=prometheus, matches=not problems, probes=probes, problems=problems,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ml_expert_mcp.tools.common.bounded import ShortStr
 from ml_expert_mcp.tools.common.k8s import DNS_LABEL_PATTERN
@@ -44,15 +44,15 @@ class Approval(StrictModel):
 
 
 class DesignMLflowRequest(StrictModel):
-    team_size: int = Field(ge=1, le=100_000, description="People using MLflow.")
+    team_size: int = Field(default=1, ge=1, le=100_000, description="People using MLflow.")
     concurrent_users: int = Field(default=5, ge=1, le=10_000, description="People in the UI at the busiest time.")
     runs_per_day: float = Field(default=50, ge=0, le=1e7, description="Runs logged per day.")
     metric_points_per_run: int = Field(default=1000, ge=0, le=10_000_000, description="Metric values logged per run.")
     artifacts_per_run: float = Field(default=5, ge=0, le=10_000, description="Artifacts logged per run.")
     artifact_mb: float = Field(default=50, ge=0, le=1_000_000, description="Average artifact size, MB.")
     platform: Platform = Field(description="local, vm (one machine), kubernetes, aws, gcp, azure, databricks (managed).")
-    backend: Backend = Field(default="postgresql", description="Tracking store database.")
-    artifact_store: ArtifactStore = Field(default="s3", description="Where artifacts live.")
+    backend: Backend = Field(default="postgresql", description="Tracking store database (platform local: sqlite).")
+    artifact_store: ArtifactStore = Field(default="s3", description="Where artifacts live (platform local: local).")
     artifact_uri: str | None = Field(default=None, max_length=1024,
                                      description="s3://bucket/prefix, gs://bucket/prefix, wasbs://container@account.blob.core.windows.net/prefix or a path.")
     s3_endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=512,
@@ -68,3 +68,11 @@ class DesignMLflowRequest(StrictModel):
     deployment_targets: list[Target] = Field(default_factory=list, max_length=3, description="Where models are served from.")
     namespace: str = Field(max_length=256, default="mlflow", pattern=DNS_LABEL_PATTERN, description="Kubernetes namespace.")
     mlflow_version: str = Field(max_length=256, default="3.17.2", pattern=r"^3\.\d+\.\d+$", description="MLflow 3.x version to deploy.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_defaults(cls, data: Any) -> Any:
+        """platform local alone means one machine: SQLite and local artifacts unless asked otherwise."""
+        if isinstance(data, dict) and data.get("platform") == "local":
+            data = {"backend": "sqlite", "artifact_store": "local", **data}
+        return data

@@ -16,6 +16,7 @@ class EnvVar(BaseModel):
 
 class ServerPlan(BaseModel):
     command: list[str] | None = Field(description="mlflow server argv; null on Databricks (managed).")
+    pip_install: str | None = Field(default=None, description="pip command installing what the command needs (mlflow[auth], prometheus-flask-exporter, drivers).")
     command_line: str | None = Field(description="The same, shell-quoted.")
     environment: list[EnvVar] = Field(description="Environment the server needs.")
     artifact_access: str = Field(description="proxied (--serve-artifacts) or direct (--default-artifact-root).")
@@ -58,7 +59,8 @@ class RegistryWorkflow(BaseModel):
 
 
 class MonitoringPlan(BaseModel):
-    scrape_config: str = Field(description="Prometheus scrape job for the server's /metrics.")
+    scrape_config: str = Field(description="Prometheus scrape job for the server's /metrics (basic_auth when auth is on).")
+    scrape_auth: str | None = Field(default=None, description="How the scrape user and its password file are set up.")
     alert_rules: str = Field(description="Prometheus alerting rules.")
     metrics: list[str] = Field(description="Metric names exported with --expose-prometheus.")
     log_per_run: list[str] = Field(description="What every run should log.")

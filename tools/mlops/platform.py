@@ -24,6 +24,7 @@ from ml_expert_mcp.tools.mlops.artifacts import (
     dockerfile,
     kubernetes_manifests,
     monitoring,
+    pip_install,
     promotion_script,
     secret_setup,
     serving_snippets,
@@ -212,7 +213,8 @@ def design_mlflow_platform(req: DesignMLflowRequest) -> MLflowPlatformDesign:
     tracking_uri = (f"{scheme}://{req.hostname}" if req.hostname else
                     f"http://mlflow.{req.namespace}.svc.cluster.local:{req.port}" if req.platform in KUBERNETES else
                     f"http://localhost:{req.port}")
-    server = ServerPlan(command=command, command_line=shlex.join(command), environment=env, artifact_access=access,
+    server = ServerPlan(command=command, command_line=shlex.join(command), pip_install=pip_install(req),
+                        environment=env, artifact_access=access,
                         artifact_access_reason=access_why, workers=workers, replicas=replicas,
                         db_pool_size=pool, db_max_overflow=overflow,
                         db_connections_max=replicas * workers * (pool + overflow), auth_config_ini=ini, sizing=sizing)
