@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from ml_expert_mcp.knowledge import InstanceType, gpu_catalog, instance_catalog
+from ml_expert_mcp.knowledge import InstanceType, gpu_catalog, instance_catalog, latency_anchors
 from ml_expert_mcp.tools.common.aws import require_valid
 from ml_expert_mcp.tools.common.bounded import ShortStr
 from ml_expert_mcp.tools.common.errors import PlanInputError
-from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.sagemaker.inputs import (
     IMAGE_URI_PATTERN,
@@ -88,7 +88,14 @@ class EndpointCandidate(BaseModel):
     rejected: str | None
 
 
-class SageMakerEndpointPlan(BaseModel):
+class SageMakerEndpointPlan(Plan):
+    def headline(self) -> str:
+        where = f"{self.instance_type} x {self.instances_at_peak} at peak" if self.instance_type else self.kind
+        cost = f", ${self.usd_per_month_at_average:,.0f}/month at the average load" if self.usd_per_month_at_average else ""
+        latency = (f", predicted {self.predicted_latency_ms_at_peak:.0f} ms at peak"
+                   if self.predicted_latency_ms_at_peak is not None else "")
+        return f"{self.kind} endpoint: {where}{latency}{cost}."
+
     kind: str = Field(description="real-time, serverless or async.")
     instance_type: str | None
     initial_instances: int | None
@@ -186,6 +193,11 @@ def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpo
     costs: list[str] = []
     candidates: list[EndpointCandidate] = []
     floor = _min_instances(req, "async" if o.async_output_s3_uri else "real-time")
+    if not req.cost.measured:
+        band = max(a.error_factor for a in latency_anchors().values())
+        reasoning.append("latency is an ESTIMATE from FLOPs and parameters (knowledge/serving_latency.toml anchors, "
+                         f"expected error up to {band:g}x), planned at its slow end: measure on the instance type and "
+                         "pass cost.measured with options.instance_type")
     best: tuple[float, InstanceType, int, float, LatencyCurve] | None = None
     for inst in _candidates(req):
         curve, _ = cost_curve(req.cost, inst.vcpus, gpu_catalog()[inst.gpu] if inst.gpu else None)

@@ -120,6 +120,10 @@ def plan_tf_serving(req: PlanTFServingRequest) -> TFServingPlan:
     chosen, reason = _choose(settings)
     warnings: list[str] = []
     feasible = chosen.capacity > 0
+    if curve.source == "estimated":
+        warnings.append(f"no measured curve: latency and capacity rest on an estimate (expected error up to "
+                        f"{curve.error_factor:g}x), planned at its slow end; measure t(b) on the replica and pass "
+                        "cost.measured before sizing production")
     headroom = req.deployment.headroom
     peak_ex = req.traffic.peak_rps * r
     avg_ex = (req.traffic.average_rps or req.traffic.peak_rps / 3) * r
@@ -165,7 +169,7 @@ def plan_tf_serving(req: PlanTFServingRequest) -> TFServingPlan:
         feasible=feasible,
         latency_model=LatencyModel(source=curve.source, points_ms=[[b, round(t * 1e3, 4)] for b, t in
                                                                    zip(curve.batches, curve.seconds, strict=True)],
-                                   assumptions=assumptions),
+                                   assumptions=assumptions, expected_error_factor=curve.error_factor),
         batching=batching,
         at_peak=ReplicaPrediction.of(at_peak, r, req.sla.percentile),
         at_average=ReplicaPrediction.of(at_avg, r, req.sla.percentile),
