@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 
 Task = Literal["llm_pretraining", "llm_finetuning", "nlp", "vision", "tabular", "recommendation", "time_series",
@@ -41,7 +41,14 @@ class FrameworkScore(BaseModel):
     knowledge_ids: list[str] = Field(description="Knowledge nodes behind this entry.")
 
 
-class FrameworkRecommendation(BaseModel):
+class FrameworkRecommendation(Plan):
+    def headline(self) -> str:
+        if not self.ranked:
+            return "No framework fits the stated task."
+        best = self.ranked[0]
+        runner = f"; then {self.ranked[1].title} ({self.ranked[1].score:g})" if len(self.ranked) > 1 else ""
+        return f"{best.title} ranks first (score {best.score:g}){runner}. {'; '.join(best.reasons_for[:2])}."
+
     ranked: list[FrameworkScore] = Field(description="Best first; ties by id.")
     scoring: str = Field(description="How the score is computed.")
 
@@ -71,8 +78,9 @@ def recommend_framework(req: RecommendFrameworkRequest) -> FrameworkRecommendati
         for target in sorted(set(req.deployment_targets)):
             pts = row["targets"][target]
             score += pts
+            runtimes = row.get("edge_runtimes", {}).get(target)
             if pts > 0:
-                pro.append(f"deploys to {target} (+{pts})")
+                pro.append(f"deploys to {target} (+{pts})" + (f" with {runtimes}" if runtimes else ""))
             elif pts < 0:
                 con.append(f"weak for {target} ({pts})")
         if req.needs_distributed_training or req.num_gpus > 1:
@@ -99,6 +107,8 @@ def recommend_framework(req: RecommendFrameworkRequest) -> FrameworkRecommendati
         if req.needs_managed_cloud:
             pro.append("runs on SageMaker/Vertex AI managed training")
         nodes = [row["node"]] + (["parallelism.fsdp"] if row["id"] == "pytorch" and req.num_gpus > 1 else [])
+        if {"mobile_edge", "browser"} & set(req.deployment_targets):
+            nodes += row.get("edge_nodes", [])
         out.append(FrameworkScore(framework=row["id"], title=row["title"], score=score, reasons_for=pro,
                                   reasons_against=con, knowledge_ids=nodes))
     out.sort(key=lambda f: (-f.score, f.framework))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from ml_expert_mcp.knowledge import framework_nodes
 from ml_expert_mcp.knowledge.schema import KnowledgeNode, NodeStatus
-from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -42,7 +42,14 @@ class KnowledgeHit(BaseModel):
     score: float = Field(description="Relevance score (higher is better).")
 
 
-class SearchKnowledgeResult(BaseModel):
+class SearchKnowledgeResult(Plan):
+    def headline(self) -> str:
+        if not self.hits:
+            return "No knowledge node matches; try other keywords or read resource knowledge://index."
+        tops = "; ".join(f"{h.title} ({h.id}, {h.status}{', use ' + h.successor if h.successor else ''})"
+                         for h in self.hits[:3])
+        return f"{len(self.hits)} node(s) match; best: {tops}."
+
     hits: list[KnowledgeHit]
 
 

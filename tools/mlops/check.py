@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.patterns import URL_PATTERN
 
 
@@ -25,7 +25,13 @@ class Probe(BaseModel):
     detail: str = Field(description="Body summary or the error.")
 
 
-class MLflowVerification(BaseModel):
+class MLflowVerification(Plan):
+    def headline(self) -> str:
+        if not self.healthy:
+            return "The MLflow server is not healthy: " + ("; ".join(self.problems[:2]) or "no answer")
+        state = "matches the design" if self.matches else "does NOT match the design: " + "; ".join(self.problems[:3])
+        return f"MLflow {self.version or '(version unknown)'} answers; it {state}."
+
     healthy: bool = Field(description="/health answered OK.")
     version: str | None = Field(description="What /version reports.")
     api_answers: bool = Field(description="The REST API answered (200, or 401/403 behind auth).")

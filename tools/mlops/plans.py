@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ml_expert_mcp.tools.common.models import Plan
+
 
 class EnvVar(BaseModel):
     name: str
@@ -66,7 +68,16 @@ class MonitoringPlan(BaseModel):
     log_per_run: list[str] = Field(description="What every run should log.")
 
 
-class MLflowPlatformDesign(BaseModel):
+class MLflowPlatformDesign(Plan):
+    def headline(self) -> str:
+        s = self.server
+        return (f"MLflow on {self.platform} at {self.tracking_uri}: {s.workers} worker(s) x {s.replicas} replica(s), "
+                f"{s.db_connections_max} database connections at most, ~{self.storage.artifacts_gb_per_month:,.0f} GB "
+                f"of artifacts per month.")
+
+    def standing_caveats(self) -> list[str]:
+        return list(self.notes)
+
     platform: str
     tracking_uri: str = Field(description="What clients set MLFLOW_TRACKING_URI to.")
     server: ServerPlan

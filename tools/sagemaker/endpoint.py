@@ -16,7 +16,7 @@ from ml_expert_mcp.knowledge import InstanceType, gpu_catalog, instance_catalog,
 from ml_expert_mcp.tools.common.aws import require_valid
 from ml_expert_mcp.tools.common.bounded import ShortStr
 from ml_expert_mcp.tools.common.errors import PlanInputError
-from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.sagemaker.inputs import (
     IMAGE_URI_PATTERN,
@@ -88,7 +88,14 @@ class EndpointCandidate(BaseModel):
     rejected: str | None
 
 
-class SageMakerEndpointPlan(BaseModel):
+class SageMakerEndpointPlan(Plan):
+    def headline(self) -> str:
+        where = f"{self.instance_type} x {self.instances_at_peak} at peak" if self.instance_type else self.kind
+        cost = f", ${self.usd_per_month_at_average:,.0f}/month at the average load" if self.usd_per_month_at_average else ""
+        latency = (f", predicted {self.predicted_latency_ms_at_peak:.0f} ms at peak"
+                   if self.predicted_latency_ms_at_peak is not None else "")
+        return f"{self.kind} endpoint: {where}{latency}{cost}."
+
     kind: str = Field(description="real-time, serverless or async.")
     instance_type: str | None
     initial_instances: int | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ml_expert_mcp.tools.common.models import Plan
 from ml_expert_mcp.tools.serving.latency import OperatingPoint
 
 
@@ -90,7 +91,19 @@ class WatchMetric(BaseModel):
     why: str
 
 
-class TFServingPlan(BaseModel):
+class TFServingPlan(Plan):
+    def headline(self) -> str:
+        b, c, p = self.batching, self.capacity, self.at_peak
+        batching = (f"max_batch_size {b.max_batch_size}, timeout {b.batch_timeout_micros} us" if b.enabled
+                    else "no server-side batching")
+        verdict = "meets" if self.feasible else "does NOT meet"
+        return (f"{c.replicas_at_peak} replica(s) at peak ({c.sla_capacity_rps_per_replica:,.0f} req/s each within "
+                f"the SLA, planned at {c.planned_rps_per_replica:,.0f}); {batching}; {p.percentile} "
+                f"{p.latency_ms:.1f} ms at peak, which {verdict} the SLA. Latency from {self.latency_model.source}.")
+
+    def standing_caveats(self) -> list[str]:
+        return list(self.warnings)
+
     feasible: bool = Field(description="False when no setting meets the SLA (see warnings).")
     latency_model: LatencyModel
     batching: BatchingDecision

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ml_expert_mcp.tools.common.aliases import alias_notes
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
-from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.training.context import build_context, default_global_batch
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, ModelSpec, TrainingSpec
@@ -15,7 +16,7 @@ from ml_expert_mcp.tools.training.strategy import (
     select_distribution_strategy,
 )
 
-GENERATIONS_WITH_BF16 = ("ampere", "ada", "hopper", "blackwell")
+GENERATIONS_WITH_BF16 = ("ampere", "ada", "hopper", "blackwell", "cdna3", "cdna4", "tpu")
 
 
 class PlanPyTorchTrainingRequest(StrictModel):
@@ -35,7 +36,12 @@ class LearningRateSchedule(BaseModel):
     min_learning_rate: float = Field(description="Floor of the cosine decay.")
 
 
-class PyTorchTrainingPlan(BaseModel):
+class PyTorchTrainingPlan(Plan):
+    def headline(self) -> str:
+        return (f"PyTorch plan: {self.precision}, micro-batch {self.micro_batch_size} x {self.gradient_accumulation_steps} "
+                f"accumulation = global batch {self.global_batch_size}; {self.distribution.summary or 'see distribution'}")
+
+    caveats: list[str] = Field(default_factory=list, description="Names read as catalogue ids; accelerator software notes.")
     precision: str = Field(description="Precision used (bf16 from Ampere on, fp16 + GradScaler before).")
     precision_note: str = Field(description="Why this precision.")
     micro_batch_size: int = Field(description="Largest micro-batch that fits in the chosen layout (samples per GPU).")
@@ -106,8 +112,11 @@ def plan_pytorch_training(req: PlanPyTorchTrainingRequest) -> PyTorchTrainingPla
         "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)",
         "        optimizer.step(); sched.step(); optimizer.zero_grad(set_to_none=True)",
     ])
+    caveats = alias_notes(("cluster.gpu", req.cluster.gpu, gpu.id), ("model.preset", req.model.preset, ctx.arch.name))
+    if gpu.notes:
+        caveats.append(f"{gpu.id}: {gpu.notes}")
     return PyTorchTrainingPlan(
-        precision=precision, precision_note=note, micro_batch_size=mb, gradient_accumulation_steps=acc,
+        caveats=caveats, precision=precision, precision_note=note, micro_batch_size=mb, gradient_accumulation_steps=acc,
         global_batch_size=gb, dataloader=loader, settings=settings, learning_rate=lr, distribution=search, code=code,
     )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from ml_expert_mcp.knowledge import gpu_catalog
+from ml_expert_mcp.tools.common.aliases import alias_notes
 from ml_expert_mcp.tools.common.errors import PlanInputError
-from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.training.artifacts import LaunchPlan, launch_plan
 from ml_expert_mcp.tools.training.context import (
@@ -16,12 +18,14 @@ from ml_expert_mcp.tools.training.context import (
     tensor_parallel_options,
 )
 from ml_expert_mcp.tools.training.estimate import megatron_style
-from ml_expert_mcp.tools.training.evaluation import LayoutResult, evaluate, gib
+from ml_expert_mcp.tools.training.evaluation import LayoutResult, evaluate, fit_limit_gib, gib
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
+from ml_expert_mcp.tools.training.pipeline import bubble_fraction, interleave_ok, stage_split
 from ml_expert_mcp.tools.training.plans import RankedLayout
 
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 CHECKPOINTING = ("none", "selective", "full")
+VIRTUAL_STAGES = (1, 2, 3, 4)  # interleaved 1F1B model chunks per pipeline rank (Megatron)
 
 
 class SelectDistributionRequest(StrictModel):
@@ -31,9 +35,21 @@ class SelectDistributionRequest(StrictModel):
     framework: Framework = Field(default="pytorch_fsdp", description="Framework the launch command and config are written for.")
     top_k: int = Field(default=3, ge=1, le=10, description="How many ranked layouts to return.")
     allow_cpu_offload: bool = Field(default=True, description="Consider ZeRO-Offload (slower, less GPU memory).")
+    learning_rate: float | None = Field(default=None, gt=0, le=10, description="Peak learning rate written into the generated code/config (default 3e-4).")
 
 
-class DistributionPlan(BaseModel):
+class DistributionPlan(Plan):
+    def headline(self) -> str:
+        if not self.fits or not self.ranked:
+            fix = f" {self.to_make_it_fit[0]}" if self.to_make_it_fit else ""
+            return f"No layout fits ({self.layouts_evaluated} evaluated).{fix}"
+        best = self.ranked[0]
+        speed = f"{best.tokens_per_s:,.0f} tokens/s" if best.tokens_per_s else f"{best.samples_per_s:,.0f} samples/s"
+        return (f"Best of {self.layouts_evaluated} layouts: {best.strategy}, {best.peak_allocated_gib:,.1f} GiB per "
+                f"GPU, {best.step_time_s:.2f} s per step of {self.global_batch_size} samples, {speed}, MFU "
+                f"{best.mfu:.0%}.")
+
+    caveats: list[str] = Field(default_factory=list, description="Names read as catalogue ids; accelerator software notes.")
     fits: bool = Field(description="Whether any layout fits.")
     global_batch_size: int = Field(description="Samples per optimizer step used in the search.")
     layouts_evaluated: int = Field(description="Layouts whose memory was estimated.")
@@ -52,7 +68,7 @@ def _framework_space(framework: str, ctx: TrainingContext) -> tuple[list[int], b
     if framework in ("accelerate",):
         return [0, 2, 3], False, False, False
     if framework == "lightning":
-        return [0, 2, 3], True, False, False
+        return [0, 2, 3], False, False, False  # FSDPStrategy: offload, SHARD_GRAD_OP, HYBRID_SHARD, checkpointing
     if framework == "tensorflow":
         return [0], False, False, False
     return [0, 2, 3], True, False, True  # pytorch_fsdp: DDP, SHARD_GRAD_OP, FULL/HYBRID_SHARD + DTensor TP/CP
@@ -103,13 +119,20 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
     seq = req.training.sequence_length
     zeros, tp_ok, pp_ok, cp_ok = _framework_space(req.framework, ctx)
     meg = megatron_style(req.framework)
+    if not arch.is_transformer and arch.total_params < 1e9:
+        zeros = [0]  # a CNN of this size fits on one GPU: plain DDP; sharding only adds communication
+    if req.framework == "pytorch_fsdp" and not (arch.gated and arch.experts <= 1):
+        tp_ok = False  # the generated DTensor TP plan names Llama-family modules (q_proj ... down_proj)
     tps = [t for t in tensor_parallel_options(arch, ctx.cluster.gpus_per_node) if tp_ok or t == 1]
-    pps = [p for p in divisors(arch.layers) if p <= 128] if (pp_ok and arch.is_transformer) else [1]
+    pps = [p for p in divisors(n) if p <= min(arch.layers, 128) and stage_split(arch.layers, p) is not None] \
+        if (pp_ok and arch.is_transformer) else [1]
     cps = [c for c in (1, 2, 4, 8) if (c == 1 or (cp_ok and arch.is_transformer and seq >= 8192 and seq % (2 * c) == 0))]
-    ckpts = CHECKPOINTING if arch.is_transformer else ("none", "full")
-    if req.training.activation_checkpointing != "none":
-        ckpts = tuple(c for c in ckpts if c != "none") or ckpts
+    fixed_ckpt = req.training.activation_checkpointing
+    ckpts = (fixed_ckpt,) if fixed_ckpt else (CHECKPOINTING if arch.is_transformer else ("none", "full"))
     fixed_mb = req.training.micro_batch_size
+    # Megatron-style sequence parallelism with TP where the framework applies it; the FSDP2 code applies none
+    sp_frameworks = ("megatron", "deepspeed")
+    limit = fit_limit_gib(ctx)
 
     candidates: list[tuple[float, tuple, LayoutResult]] = []
     best_rejection: dict[str, tuple[float, str]] = {}
@@ -127,10 +150,12 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
                     continue
                 per_rank = gb // dp
                 for zero in zeros:
-                    if zero == 3 and pp > 1:
-                        continue
+                    if zero >= 2 and pp > 1:
+                        continue  # DeepSpeed's pipeline engine refuses ZeRO-2/3; FSDP cannot shard across stages
                     if zero > 0 and dp == 1:
                         continue
+                    if req.framework == "pytorch_fsdp" and tp > 1 and zero == 0:
+                        continue  # DDP cannot wrap DTensor TP parameters: TP goes with FSDP2
                     hybrids = (False, True) if (zero == 3 and ctx.cluster.nodes > 1) else (False,)
                     offloads = (False, True) if (req.allow_cpu_offload and zero >= 1 and req.framework in ("deepspeed", "pytorch_fsdp", "accelerate", "lightning")) else (False,)
                     for hybrid in hybrids:
@@ -143,19 +168,25 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
                                         _reject(best_rejection, name, 1e9, f"micro-batch {mb} does not divide {per_rank} samples per rank")
                                         break
                                     acc = per_rank // mb
-                                    res = evaluate(ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1, zero=zero, hybrid=hybrid,
-                                                   offload=offload, micro_batch=mb, accumulation=acc, checkpointing=ckpt,
-                                                   megatron_style=meg, with_time=False)
+                                    vs = [v for v in VIRTUAL_STAGES if interleave_ok(arch.layers, pp, v, acc)] \
+                                        if req.framework == "megatron" else [1]
+                                    kw = dict(dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1 and req.framework in sp_frameworks,
+                                              zero=zero, hybrid=hybrid, offload=offload, micro_batch=mb,
+                                              accumulation=acc, checkpointing=ckpt, megatron_style=meg,
+                                              ep=None if arch.experts > 1 else 1)  # MoE: EP x ETP searched per stage
+                                    res = evaluate(ctx, **kw, with_time=False)  # type: ignore[arg-type]
                                     evaluated += 1
                                     if not res.fits:
                                         _reject(best_rejection, name, res.device_gib,
-                                                f"{res.device_gib:.1f} GiB per GPU > {ctx.gpu.usable_memory_gib} GiB")
+                                                f"{res.device_gib:.1f} GiB per GPU > {limit:.1f} GiB "
+                                                f"({ctx.gpu.usable_memory_gib} usable less {ctx.cluster.memory_headroom:.0%} headroom)")
                                         break  # larger micro-batches need more memory
-                                    res = evaluate(ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1, zero=zero, hybrid=hybrid,
-                                                   offload=offload, micro_batch=mb, accumulation=acc, checkpointing=ckpt,
-                                                   megatron_style=meg)
-                                    key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt)
-                                    candidates.append((res.step.tokens_per_s, key, res))
+                                    for v in vs:
+                                        res = evaluate(ctx, **kw, virtual=v)  # type: ignore[arg-type]
+                                        if not res.fits:
+                                            continue
+                                        key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v)
+                                        candidates.append((res.step.tokens_per_s, key, res))  # type: ignore[union-attr]
     # best first; ties broken by less memory, then by the layout tuple, so the order is deterministic
     candidates.sort(key=lambda c: (-round(c[0], 6), round(c[2].device_gib, 6), c[1]))
     ranked = [_ranked(i + 1, key, res, ctx, req.framework) for i, (_, key, res) in enumerate(_distinct(candidates, req.top_k))]
@@ -166,9 +197,12 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
     fixes: list[str] = []
     if not ranked and suggest_fixes:
         fixes = _what_would_fit(ctx, req)
-    launch = launch_plan(ranked[0], ctx, req.framework, gb) if ranked else None
-    return DistributionPlan(fits=bool(ranked), global_batch_size=gb, layouts_evaluated=evaluated, ranked=ranked,
-                            rejected=rejected, to_make_it_fit=fixes, launch=launch)
+    launch = launch_plan(ranked[0], ctx, req.framework, gb, req.learning_rate) if ranked else None
+    caveats = alias_notes(("cluster.gpu", req.cluster.gpu, ctx.gpu.id), ("model.preset", req.model.preset, arch.name))
+    if ctx.gpu.notes:
+        caveats.append(f"{ctx.gpu.id}: {ctx.gpu.notes}")
+    return DistributionPlan(caveats=caveats, fits=bool(ranked), global_batch_size=gb, layouts_evaluated=evaluated,
+                            ranked=ranked, rejected=rejected, to_make_it_fit=fixes, launch=launch)
 
 
 def _reject(store: dict[str, tuple[float, str]], name: str, score: float, why: str) -> None:
@@ -194,26 +228,41 @@ def _distinct(candidates: list, k: int) -> list:
 
 
 def _ranked(rank: int, key: tuple, res: LayoutResult, ctx: TrainingContext, framework: str) -> RankedLayout:
-    tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt = key
+    tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v = key
     st = res.step
     assert st is not None
-    reasons = [f"predicted {st.tokens_per_s:,.0f} tokens/s at {st.mfu * 100:.1f}% MFU; "
-               f"{res.device_gib:.1f} of {ctx.gpu.usable_memory_gib} GiB per GPU"]
+    arch = ctx.arch
+    unit = "images" if arch.family in ("cnn", "vit") else "samples"
+    samples = st.tokens_per_s / (ctx.training.sequence_length if arch.is_transformer else 1)
+    rate = f"{samples:,.0f} {unit}/s" if not arch.is_transformer or arch.family == "vit" else f"{st.tokens_per_s:,.0f} tokens/s"
+    reasons = [f"predicted {rate} at {st.mfu * 100:.1f}% MFU; "
+               f"{res.device_gib:.1f} GiB per GPU of {fit_limit_gib(ctx):.1f} allowed ({ctx.gpu.usable_memory_gib} usable, "
+               f"{ctx.cluster.memory_headroom:.0%} headroom kept)"]
     if tp > 1:
         reasons.append(f"TP{tp} stays inside a node ({ctx.cluster.gpus_per_node} GPUs, {ctx.intra_gbps:.0f} GB/s)")
+    split = stage_split(arch.layers, pp) if pp > 1 else None
     if pp > 1:
-        reasons.append(f"PP{pp}: bubble {(pp - 1) / acc * 100:.1f}% with {acc} micro-batches")
+        bubble = f"PP{pp}{f' interleaved x{v}' if v > 1 else ''}: bubble {bubble_fraction(pp, v, acc) * 100:.1f}% with {acc} micro-batches"
+        if split is not None and split[0] != split[1]:
+            bubble += f"; {split[0]} + {pp - 2} x {split[1]} + {split[2]} layers (first/last stages lighter: embedding, loss)"
+        reasons.append(bubble)
     if zero:
         reasons.append(f"ZeRO-{zero} shards {'optimizer states' if zero == 1 else 'states and gradients' if zero == 2 else 'states, gradients and weights'} over {dp if not hybrid else min(dp, ctx.cluster.gpus_per_node)} ranks")
     if ckpt != "none":
         reasons.append(f"{ckpt} activation checkpointing: {'recomputes one forward (+33% FLOPs)' if ckpt == 'full' else 'recomputes attention scores only'}")
     layout = Layout(data_parallel=dp, tensor_parallel=tp, pipeline_parallel=pp, context_parallel=cp,
-                    sequence_parallel=tp > 1, zero_stage=zero, hybrid_shard=hybrid, cpu_offload=offload,
-                    micro_batch_size=mb, gradient_accumulation_steps=acc, activation_checkpointing=ckpt)
+                    virtual_pipeline_stages=v, sequence_parallel=tp > 1 and framework in ("megatron", "deepspeed"),
+                    zero_stage=zero, hybrid_shard=hybrid, cpu_offload=offload,
+                    micro_batch_size=mb, gradient_accumulation_steps=acc, activation_checkpointing=ckpt,
+                    expert_parallel=res.ep, expert_tensor_parallel=res.etp)
+    if arch.experts > 1:
+        reasons.append(f"EP{res.ep}{f' x ETP{res.etp}' if res.etp > 1 else ''}: {arch.experts // res.ep} of "
+                       f"{arch.experts} experts per GPU; all-to-all {'inside a node' if res.ep * tp * cp <= ctx.cluster.gpus_per_node else 'across nodes'}")
     return RankedLayout(
         rank=rank, strategy=strategy_name(zero, hybrid, offload, tp, pp, cp, framework), layout=layout,
         peak_allocated_gib=gib(res.memory.peak_allocated), device_total_gib=round(res.device_gib, 3),
-        step_time_s=round(st.step_s, 4), tokens_per_s=round(st.tokens_per_s, 1), mfu=round(st.mfu, 4),
+        step_time_s=round(st.step_s, 4), tokens_per_s=round(st.tokens_per_s, 1), samples_per_s=round(samples, 2),
+        mfu=round(st.mfu, 4),
         step_breakdown_s={"compute": round(st.compute_s, 4), "tensor_parallel": round(st.tensor_parallel_s, 4),
                           "data_parallel_exposed": round(st.data_parallel_exposed_s, 4),
                           "pipeline_bubble": round(st.pipeline_bubble_s, 4), "other": round(st.other_s, 4)},
@@ -222,23 +271,39 @@ def _ranked(rank: int, key: tuple, res: LayoutResult, ctx: TrainingContext, fram
 
 
 def _what_would_fit(ctx: TrainingContext, req: SelectDistributionRequest) -> list[str]:
-    """Scale the cluster (x2 steps) or switch GPU and say the first that fits."""
+    """Changes that do make it fit, each checked by running the same search: more nodes, a bigger GPU,
+    checkpointing or micro-batch left to the search. Says so when none of them does."""
     out: list[str] = []
-    for factor in (2, 4, 8, 16):
-        nodes = ctx.cluster.nodes * factor
-        if nodes > 4096:
-            break
-        trial = req.model_copy(update={"cluster": req.cluster.model_copy(update={"nodes": nodes}),
-                                       "training": req.training.model_copy(update={"global_batch_size": None}),
-                                       "top_k": 1})
+
+    def fits(update_training: dict | None = None, update_cluster: dict | None = None) -> bool:
+        trial = req.model_copy(update={
+            "cluster": req.cluster.model_copy(update=update_cluster or {}),
+            "training": req.training.model_copy(update=update_training or {}), "top_k": 1})
         try:
-            if _search(trial, suggest_fixes=False).fits:
-                out.append(f"{nodes} nodes ({nodes * ctx.cluster.gpus_per_node} GPUs) fit")
-                break
+            return _search(trial, suggest_fixes=False).fits
         except PlanInputError:
-            break
-    if req.training.activation_checkpointing == "none":
-        out.append("allow activation_checkpointing (the search already tries it unless a mode is fixed)")
-    if req.training.micro_batch_size:
+            return False
+
+    if req.training.activation_checkpointing not in (None, "full") and fits({"activation_checkpointing": None}):
+        out.append("leave activation_checkpointing unset (or 'full') so the search can recompute activations")
+    if req.training.micro_batch_size and fits({"micro_batch_size": None}):
         out.append("leave micro_batch_size unset so the search can lower it")
+    free = {"global_batch_size": None, "activation_checkpointing": None, "micro_batch_size": None}
+    factor = 2
+    while ctx.cluster.nodes * factor <= 4096 and factor <= 1024:
+        nodes = ctx.cluster.nodes * factor
+        if fits(free, {"nodes": nodes}):
+            out.append(f"{nodes} nodes ({nodes * ctx.cluster.gpus_per_node} GPUs), global batch and checkpointing left to the search")
+            break
+        factor *= 4 if factor >= 16 else 2
+    for gpu in ("H200-SXM-141GB", "B200"):
+        if gpu != ctx.gpu.id and gpu in gpu_catalog() and gpu_catalog()[gpu].usable_memory_gib > ctx.gpu.usable_memory_gib \
+                and fits(free, {"gpu": gpu, "gpus_per_node": 8, "nodes": ctx.cluster.nodes, "intra_node_gbps": None}):
+            out.append(f"{gpu} x 8 per node on {ctx.cluster.nodes} node(s)")
+            break
+    if not out:
+        out.append("no single change tried fits (up to 4,096 nodes, bigger GPUs): a smaller model, fewer bytes per "
+                   "parameter (bf16 or 8-bit optimizer states) or parameter-efficient fine-tuning")
     return out
+
+

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
-from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
+from ml_expert_mcp.tools.training.artifacts import KERAS_MWMS_ISSUE, tf_training_code
 from ml_expert_mcp.tools.training.context import build_context
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.strategy import SelectDistributionRequest, select_distribution_strategy
@@ -30,7 +31,15 @@ class PlanTFTrainingRequest(StrictModel):
     epochs: int = Field(default=10, ge=1, le=100_000, description="Epochs to train.")
 
 
-class TFTrainingPlan(BaseModel):
+class TFTrainingPlan(Plan):
+    def headline(self) -> str:
+        return (f"{self.strategy} with {self.mixed_precision_policy}: {self.per_replica_batch_size} per replica, global "
+                f"batch {self.global_batch_size}, {self.steps_per_epoch} steps per epoch, peak LR "
+                f"{self.peak_learning_rate:g}; XLA {'on' if self.jit_compile else 'off'}; "
+                f"{'fits' if self.fits else 'does NOT fit'}: {self.fit_note}.")
+
+    fits: bool = Field(default=True, description="Whether a full replica per GPU fits in memory (data parallel).")
+    fit_note: str = Field(default="", description="Per-GPU memory of the layout, or why nothing fits.")
     strategy: str = Field(description="tf.distribute strategy class.")
     strategy_reason: str = Field(description="Why this strategy.")
     mixed_precision_policy: str = Field(description="keras.mixed_precision policy name.")
@@ -40,9 +49,9 @@ class TFTrainingPlan(BaseModel):
     steps_per_epoch: int = Field(description="Steps per epoch.")
     shuffle_buffer: int = Field(description="tf.data shuffle buffer (examples).")
     cache_in_memory: bool = Field(description="Whether the dataset fits in host RAM for .cache().")
-    jit_compile: bool = Field(description="XLA via model.compile(jit_compile=True).")
+    jit_compile: bool = Field(description="XLA (off: the distributed custom loop with accumulation runs as a plain tf.function).")
     peak_learning_rate: float = Field(description="Peak LR after linear scaling and warm-up.")
-    tf_config: list[str] = Field(description="TF_CONFIG JSON per worker (first 8).")
+    tf_config: list[str] = Field(description="TF_CONFIG JSON per worker (up to 8 workers; beyond, the code builds it).")
     code: str = Field(description="Strategy, policy, tf.data and compile code.")
 
 
@@ -90,27 +99,38 @@ def plan_tf_training(req: PlanTFTrainingRequest) -> TFTrainingPlan:
     cache = dataset_gib <= 0.5 * req.host_memory_gib
     shuffle = int(min(req.dataset_examples, max(1024, SHUFFLE_BUFFER_MAX_BYTES // req.example_bytes)))
     peak_lr = req.base_learning_rate * gb / req.reference_batch_size
-    workers = [f"worker{i}.example:12345" for i in range(c.nodes)]
+    # TF_CONFIG written out per worker up to 8 workers; beyond, one line of code builds it from the worker's index
+    # (4,096 workers listed in 8 copies made a 2 MB answer to a 99-byte request).
+    multi = strategy == "MultiWorkerMirroredStrategy"
+    workers = [f"worker{i}.example:12345" for i in range(c.nodes)] if multi and c.nodes <= 8 else []
     tf_config = [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}, sort_keys=True)
-                 for i in range(min(c.nodes, 8))] if strategy == "MultiWorkerMirroredStrategy" else []
+                 for i in range(len(workers))]
+    tf_config_code = ("import json, os\nos.environ[\"TF_CONFIG\"] = json.dumps({\"cluster\": {\"worker\": "
+                      f"[f\"worker{{i}}.example:12345\" for i in range({c.nodes})]}}, \"task\": {{\"type\": \"worker\", "
+                      "\"index\": int(os.environ[\"WORKER_INDEX\"])}})  # WORKER_INDEX: this worker's index")
     warmup = max(1, steps // 2)
-    code = "\n".join([
-        "import tensorflow as tf, keras",
-        f"keras.mixed_precision.set_global_policy(\"{policy}\")",
-        f"strategy = tf.distribute.{strategy}()" if strategy != "TPUStrategy" else
-        "resolver = tf.distribute.cluster_resolver.TPUClusterResolver(); tf.config.experimental_connect_to_cluster(resolver)\n"
-        "tf.tpu.experimental.initialize_tpu_system(resolver); strategy = tf.distribute.TPUStrategy(resolver)",
-        "ds = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE).map(parse, num_parallel_calls=tf.data.AUTOTUNE)",
-        "ds = ds.cache()" if cache else "# dataset larger than half the host RAM: no .cache()",
-        f"ds = ds.shuffle({shuffle}).batch({gb}, drop_remainder=True).prefetch(tf.data.AUTOTUNE)",
-        "with strategy.scope():",
-        "    model = build_model()",
-        f"    lr = keras.optimizers.schedules.CosineDecay(0.0, decay_steps={steps * req.epochs}, warmup_target={peak_lr:.6g}, warmup_steps={warmup})",
-        "    model.compile(optimizer=keras.optimizers.AdamW(lr), loss=loss_fn, jit_compile=True)",
-        f"model.fit(ds, epochs={req.epochs}, steps_per_epoch={steps})",
-    ])
+    best = search.ranked[0] if search.ranked else None
+    micro = best.layout.micro_batch_size if best else per_replica
+    accum = best.layout.gradient_accumulation_steps if best else 1
+    if best:
+        fit_note = (f"{best.device_total_gib:.1f} GiB per GPU with {micro} per replica x {accum} accumulation "
+                    f"step(s) x {replicas} replicas = global batch {gb}")
+    else:
+        fit_note = "nothing fits: " + "; ".join(search.rejected[:2] + search.to_make_it_fit[:2])
+    lr_expr = (f"keras.optimizers.schedules.CosineDecay(0.0, decay_steps={steps * req.epochs}, "
+               f"warmup_target={peak_lr:.6g}, warmup_steps={warmup})")
+    code = tf_training_code(strategy, micro, accum, gb, lr_expr, policy, req.training.optimizer, cache, shuffle)
+    if multi and not tf_config:
+        code = tf_config_code + "\n" + code
+    caveats = []
+    if multi:
+        caveats.append(KERAS_MWMS_ISSUE)
+    if not best:
+        caveats.append("no data-parallel layout fits: tf.distribute has no ZeRO/FSDP sharding; use PyTorch "
+                       "(plan_pytorch_training) or Keras model parallelism (keras.distribution.ModelParallel on JAX)")
     return TFTrainingPlan(
+        fits=best is not None, fit_note=fit_note, caveats=caveats,
         strategy=strategy, strategy_reason=why, mixed_precision_policy=policy, loss_scaling=scaling,
-        per_replica_batch_size=per_replica, global_batch_size=gb, steps_per_epoch=steps, shuffle_buffer=shuffle,
-        cache_in_memory=cache, jit_compile=True, peak_learning_rate=float(f"{peak_lr:.6g}"), tf_config=tf_config, code=code,
+        per_replica_batch_size=micro, global_batch_size=gb, steps_per_epoch=steps, shuffle_buffer=shuffle,
+        cache_in_memory=cache, jit_compile=False, peak_learning_rate=float(f"{peak_lr:.6g}"), tf_config=tf_config, code=code,
     )
