@@ -46,6 +46,15 @@ LARGE: dict[str, dict[str, Any]] = {
         + [{"name": "merchant", "type": "categorical", "categories": 5000}],
         "performance": {"name": "recall", "baseline": 0.8, "min_change": 0.05},
         "sagemaker": {"endpoint_name": "fraud", "role_arn": ROLE, "s3_uri": "s3://bucket/monitoring"}},
+    "design_feature_store": {
+        "project": "shop", "online_qps": 5000, "p99_ms": 10, "entities_per_request": 20, "cloud": "aws",
+        "entities": [{"name": "customer", "join_key": "customer_id", "count": 50_000_000},
+                     {"name": "item", "join_key": "item_id", "key_type": "string", "count": 2_000_000}],
+        "feature_views": [{"name": f"v{i}", "entities": ["customer" if i % 2 else "item"], "ttl_seconds": 86400 * i,
+                           "source": "stream" if i % 3 == 0 else "batch",
+                           "features": [{"name": f"v{i}_f{j}", "dtype": "float32"} for j in range(20)]}
+                          for i in range(10)],
+        "on_demand": [{"name": "ratio_1_3", "op": "ratio", "left": "v1:v1_f0", "right": "v3:v3_f0"}]},
     "plan_kubeflow_training": {"model": {"preset": "llama-3.1-70b"}, "nodes": 4, "runtime": "custom",
                                "queue": "team-a", "priority_class": "high", "dataset_pvc": "corpus",
                                "checkpoint_pvc": "ckpt", "training": {"sequence_length": 8192}},
@@ -60,6 +69,9 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("plan_sagemaker_job", {**SMALL["plan_sagemaker_job"], "aws": {"role_arn": "nope"}}, "role_arn"),
     ("plan_llm_serving", {**SMALL["plan_llm_serving"], "config": {"tensor_parallel": 3}}, "config.tensor_parallel"),
     ("design_mlflow_platform", {"team_size": 0, "platform": "vm"}, "team_size"),
+    ("design_feature_store", {**SMALL["design_feature_store"], "feature_views": [
+        {"name": "stats", "entities": ["customer"], "ttl_seconds": -1, "features": [{"name": "x", "dtype": "int64"}]}]},
+     "ttl_seconds"),
     ("design_model_monitoring", {**SMALL["design_model_monitoring"], "power": 1.5}, "power"),
     ("recommend_framework", {"task": "tabular", "data_size_gb": 5, "unknown_knob": 1}, "unknown_knob"),
     ("plan_kubeflow_training", {"model": {"preset": "llama-3.1-8b"}, "runtime": "torch-distributed-v9"}, "runtime"),
