@@ -19,7 +19,7 @@ from ml_expert_mcp.knowledge import InstanceType, gpu_catalog, instance_catalog
 from ml_expert_mcp.tools.common.aws import require_valid
 from ml_expert_mcp.tools.common.bounded import BoundedFloat, BoundedInt, ShortStr
 from ml_expert_mcp.tools.common.errors import PlanInputError
-from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.sagemaker.artifacts import model_trainer_code
 from ml_expert_mcp.tools.sagemaker.inputs import (
@@ -114,6 +114,8 @@ class ParameterRange(StrictModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> ParameterRange:
+        if self.name.lower().startswith("sagemaker_"):
+            raise ValueError(f"tuning.ranges.{self.name}: names starting with sagemaker_ are reserved for the toolkit")
         if self.kind == "categorical":
             if not self.values:
                 raise ValueError(f"tuning.ranges.{self.name}: categorical needs values")
@@ -157,7 +159,21 @@ class InstanceOption(BaseModel):
     rejected: str | None = Field(description="Why it was not chosen; null for the choice.")
 
 
-class SageMakerJobPlan(BaseModel):
+class SageMakerJobPlan(Plan):
+    def headline(self) -> str:
+        c = self.chosen
+        if not self.feasible or c is None:
+            fix = f" {self.to_make_feasible[0]}" if self.to_make_feasible else ""
+            return f"No instance type meets the memory, time and cost limits.{fix}"
+        cost = f"${c.on_demand_usd:,.2f} on demand" if c.on_demand_usd is not None else "cost unknown"
+        spot = f", ${c.spot_usd:,.2f} on spot" if c.spot_usd is not None else ""
+        hours = f"{c.hours:,.1f} h" if c.hours is not None else "time unknown"
+        return (f"{c.instance_count} x {c.instance_type} ({c.strategy or 'single device'}): {hours}, {cost}{spot}; "
+                f"input mode {self.input_mode}, {self.volume_size_gb} GB volume.")
+
+    def standing_caveats(self) -> list[str]:
+        return list(self.notes)
+
     feasible: bool = Field(description="An instance meets memory, time and cost limits.")
     chosen: InstanceOption | None
     alternatives: list[InstanceOption] = Field(description="Other instance types, cheapest first, with why not.")
@@ -314,6 +330,10 @@ def _image(req: PlanSageMakerJobRequest, inst: InstanceType) -> str:
 
 def _hyperparameters(req: PlanSageMakerJobRequest, gpus: int) -> dict[str, str]:
     """JSON-encoded values, as the SageMaker training toolkit in the DLC images decodes them."""
+    reserved = sorted(k for k in req.hyperparameters if k.lower().startswith("sagemaker_"))
+    if reserved:  # the toolkit downloads and runs sagemaker_submit_directory / sagemaker_program
+        raise PlanInputError("hyperparameters", f"{reserved[0][:64]!r}: names starting with sagemaker_ are reserved "
+                             "for the training toolkit; use code.source_s3_uri and code.entry_point")
     hp: dict[str, Any] = dict(req.hyperparameters)
     if req.code.source_s3_uri:
         hp["sagemaker_program"] = req.code.entry_point
