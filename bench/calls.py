@@ -57,7 +57,7 @@ LARGE: dict[str, dict[str, Any]] = {
         "on_demand": [{"name": "ratio_1_3", "op": "ratio", "left": "v1:v1_f0", "right": "v3:v3_f0"}]},
     "plan_kubeflow_training": {"model": {"preset": "llama-3.1-70b"}, "nodes": 4, "runtime": "custom",
                                "queue": "team-a", "priority_class": "high", "dataset_pvc": "corpus",
-                               "checkpoint_pvc": "ckpt", "training": {"sequence_length": 8192}},
+                               "checkpoint_pvc": "ckpt", "sequence_length": 8192},
     "design_ml_pipeline": {"name": "llm-ft", "model": {"preset": "llama-3.1-8b"}, "serving_target": "sagemaker",
                            "data_uri": "s3://ml-data/llm/train.csv", "blessing": {"min_value": 0.7,
                                                                                   "min_improvement": 0.01}},

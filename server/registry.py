@@ -21,6 +21,8 @@ from ml_expert_mcp.tools.frameworks.recommend import recommend_framework
 from ml_expert_mcp.tools.frameworks.search import search_knowledge
 from ml_expert_mcp.tools.mlops.platform import design_mlflow_platform
 from ml_expert_mcp.tools.monitoring.design import design_model_monitoring
+from ml_expert_mcp.tools.pipelines.kubeflow import plan_kubeflow_training
+from ml_expert_mcp.tools.pipelines.pipeline import design_ml_pipeline
 from ml_expert_mcp.tools.sagemaker.endpoint import plan_sagemaker_endpoint
 from ml_expert_mcp.tools.sagemaker.job import plan_sagemaker_job
 from ml_expert_mcp.tools.serving.llm_serving import plan_llm_serving
@@ -46,6 +48,8 @@ FUNCTIONS: tuple[Callable[..., Any], ...] = (
     verify_mlflow_server,
     design_feature_store,
     design_model_monitoring,
+    plan_kubeflow_training,
+    design_ml_pipeline,
 )
 
 
