@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic import Field
 
 from ml_expert_mcp.knowledge import gpu_catalog
@@ -102,13 +104,23 @@ def select_distribution_strategy(req: SelectDistributionRequest) -> Distribution
     """Search every valid layout (DDP, FSDP, ZeRO, TP x PP x DP x CP, micro-batch, checkpointing, offload) for a model
     on a cluster; ranked by predicted throughput, with launch command and config.
     """
-    return _search(req, suggest_fixes=True)
+    return _cached_search(req.model_dump_json(), suggest_fixes=True).model_copy(deep=True)
 
 
 def best_layout(req: SelectDistributionRequest) -> RankedLayout | None:
     """The best-ranked layout, or None when nothing fits; for planners that try many clusters (no fix search)."""
-    plan = _search(req, suggest_fixes=False)
-    return plan.ranked[0] if plan.fits and plan.ranked else None
+    plan = _cached_search(req.model_dump_json(), suggest_fixes=False)
+    return plan.ranked[0].model_copy(deep=True) if plan.fits and plan.ranked else None
+
+
+SEARCH_CACHE_SIZE = 512  # searches kept per process: a SageMaker plan runs one per instance shape and count
+
+
+@lru_cache(maxsize=SEARCH_CACHE_SIZE)
+def _cached_search(request_json: str, suggest_fixes: bool) -> DistributionPlan:
+    """The search is a pure function of its request: planners that try many clusters with the same GPU shape, and
+    re-plans that change only names, buckets or budgets, reuse it."""
+    return _search(SelectDistributionRequest.model_validate_json(request_json), suggest_fixes)
 
 
 def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> DistributionPlan:
@@ -307,3 +319,8 @@ def _what_would_fit(ctx: TrainingContext, req: SelectDistributionRequest) -> lis
     return out
 
 
+
+
+def clear_search_cache() -> None:
+    """For benchmarks that time the search itself."""
+    _cached_search.cache_clear()
