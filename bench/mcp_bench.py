@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OURS_STDIO = StdioServerParameters(command=sys.executable, args=["-m", "ml_expert_mcp.server.cli", "serve"], cwd=str(ROOT))
 BASE_STDIO = StdioServerParameters(command=sys.executable, args=["-m", "bench.baseline_server"], cwd=str(ROOT))
 ECHO = ("echo", {"text": "hello"})
+TOOL_BUDGET_MS = 5.0  # issue 16: every tool's server-side median, uncached
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -219,7 +220,8 @@ def main() -> None:
             continue
         u, c, cl, s = value["uncached"], value["cached"], value["client"], report["stdio"][key]
         print(f"  {key:38} {u['median_ms']:6.2f}/{u['p99_ms']:<7.2f} {c['median_ms']:5.2f}/{c['p99_ms']:<6.2f} "
-              f"{cl['median_ms']:6.2f}/{cl['p99_ms']:<7.2f} {s['median_ms']:7.2f} {u['median_ms'] / base_ms:7.1f}")
+              f"{cl['median_ms']:6.2f}/{cl['p99_ms']:<7.2f} {s['median_ms']:7.2f} {u['median_ms'] / base_ms:7.1f}"
+              f"  {'ok' if u['median_ms'] <= TOOL_BUDGET_MS else 'over the 5 ms budget'}")
     for k, v in report["http"].items():
         print(f"HTTP {k}: {v['ours']['calls_per_s']:.0f} calls/s (p50 {v['ours']['p50_ms']} ms, p99 {v['ours']['p99_ms']} ms) "
               f"vs baseline {v['baseline']['calls_per_s']:.0f} calls/s = {v['throughput_ratio']:.2f}x")
