@@ -74,7 +74,7 @@ class _Index:
             body = " ".join(filter(None, (n.when_to_use, n.how_to, n.correction, " ".join(n.pitfalls))))
             rows.append((n.title, n.id.replace(".", " ").replace("_", " "), " ".join(n.tags), n.summary, body))
         self.db.executemany(f"INSERT INTO node({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?)", rows)
-        self.exact = {}
+        self.exact: dict[str, set[int]] = {}
         for i, n in enumerate(nodes):
             for key in (_norm(n.title), _norm(n.id.rsplit(".", 1)[-1].replace("_", " "))):
                 self.exact.setdefault(key, set()).add(i)
