@@ -5,6 +5,8 @@ every turn. Only text that carries no meaning for a caller is removed:
 - in input schemas, the `null` branch and `default: null` of optional fields: a field outside `required` may be
   omitted, which is what null means to our planners (the server still accepts an explicit null);
 - `additionalProperties: false`: the server refuses unknown arguments by name, nested ones included;
+- in input schemas, a nested model's own description (its class docstring): the property that refers to it
+  carries a description of its own;
 - in output schemas (the server produces these objects and sends them as structuredContent, which describes
   itself): defaults, `required`, and the inside of nested objects: a nested object is `{"type": "object"}`
   with its description; top-level fields keep their types and descriptions; `anyOf: [T, null]` is written as
@@ -21,7 +23,10 @@ _SCHEMA_VALUES = ("items", "additionalProperties", "not")
 
 
 def compact_input(schema: dict[str, Any]) -> dict[str, Any]:
-    return _walk(schema, output=False)
+    out = _walk(schema, output=False)
+    for definition in out.get("$defs", {}).values():
+        definition.pop("description", None)  # the class docstring: every property that refers to it has its own
+    return out
 
 
 def compact_output(schema: dict[str, Any]) -> dict[str, Any]:
