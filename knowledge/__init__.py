@@ -7,9 +7,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ml_expert_mcp.knowledge.schema import GpuSpec, InstanceType, KnowledgeNode, LatencyAnchor, ModelPreset
+from ml_expert_mcp.knowledge.schema import Alias, GpuSpec, InstanceType, KnowledgeNode, LatencyAnchor, ModelPreset
 
-__all__ = ["framework_nodes", "gpu_catalog", "instance_catalog", "model_catalog", "node_index", "KnowledgeNode",
+__all__ = ["alias_table", "framework_nodes", "gpu_catalog", "instance_catalog", "model_catalog", "node_index", "KnowledgeNode",
            "GpuSpec", "InstanceType", "ModelPreset", "LatencyAnchor", "latency_anchors"]
 
 
@@ -53,6 +53,21 @@ def gpu_catalog() -> dict[str, GpuSpec]:
 @cache
 def model_catalog() -> dict[str, ModelPreset]:
     return {m.id: m for m in (ModelPreset.model_validate(raw) for raw in _read_toml("models.toml")["model"])}
+
+
+@cache
+def alias_table() -> dict[str, dict[str, Alias]]:
+    """Names people type, by kind ('gpu', 'model') and normalised name; every target is in its catalogue."""
+    out: dict[str, dict[str, Alias]] = {"gpu": {}, "model": {}}
+    for alias in (Alias.model_validate(raw) for raw in _read_toml("aliases.toml")["alias"]):
+        ids = gpu_catalog() if alias.kind == "gpu" else model_catalog()
+        for target in (alias.to,) if alias.to else alias.candidates:
+            if target not in ids:
+                raise ValueError(f"alias {alias.name} names unknown {alias.kind} {target}")
+        if alias.name in out[alias.kind] or alias.name in {i.lower() for i in ids}:
+            raise ValueError(f"alias {alias.name} is given twice or shadows a catalogue id")
+        out[alias.kind][alias.name] = alias
+    return out
 
 
 @cache

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NodeStatus = Literal["current", "deprecated", "renamed", "removed"]
-GpuGeneration = Literal["volta", "turing", "ampere", "ada", "hopper", "blackwell", "tpu"]
+GpuGeneration = Literal["volta", "turing", "ampere", "ada", "hopper", "blackwell", "tpu", "cdna3", "cdna4"]
 ModelFamily = Literal["decoder", "encoder", "vit", "cnn"]
 
 
@@ -60,6 +60,7 @@ class GpuSpec(BaseModel):
     fp32_tflops: float | None = None
     intra_node_gbps: float | None = Field(default=None, description="NVLink/ICI bandwidth per GPU, GB/s, one way.")
     pcie_gen: int | None = None
+    notes: str | None = Field(default=None, max_length=600, description="Software stack notes where plans differ (ROCm, XLA).")
     sources: tuple[Source, ...] = Field(min_length=1)
 
     @property
@@ -129,6 +130,23 @@ class InstanceType(BaseModel):
             raise ValueError(f"{self.id}: gpu and gpu_count must agree")
         if self.training != (self.training_usd_per_hour is not None) or self.hosting != (self.hosting_usd_per_hour is not None):
             raise ValueError(f"{self.id}: a price is given exactly for the uses offered")
+        return self
+
+
+class Alias(BaseModel):
+    """A name people type for a catalogue entry (knowledge/aliases.toml): one target, or candidates when ambiguous."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["gpu", "model"]
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="Normalised spelling: lower case, '-' for spaces.")
+    to: str | None = None
+    candidates: tuple[str, ...] = ()
+    why: str | None = Field(default=None, max_length=200, description="Why the name reads as the target.")
+
+    @model_validator(mode="after")
+    def _one_reading(self) -> Alias:
+        if (self.to is None) == (not self.candidates) or len(self.candidates) == 1:
+            raise ValueError(f"alias {self.name}: give `to`, or two or more `candidates`")
         return self
 
 

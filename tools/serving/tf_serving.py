@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ml_expert_mcp.tools.common.aliases import alias_notes
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
 from ml_expert_mcp.tools.common.tool import tool
@@ -110,6 +111,8 @@ def plan_tf_serving(req: PlanTFServingRequest) -> TFServingPlan:
     # Batching, replicas and TF Serving artifacts for a latency SLA; see the module docstring for the model.
     gpu = resolve_gpu(req.replica.gpu, "replica.gpu") if req.replica.gpu else None
     curve, assumptions = cost_curve(req.cost, req.replica.cpu_cores, gpu)
+    if gpu is not None:  # what a typed name ("T4 16GB", "A10G") was read as
+        assumptions = [*assumptions, *alias_notes(("replica.gpu", req.replica.gpu, gpu.id))]
     r = req.traffic.examples_per_request
     if curve.max_batch < r:
         raise PlanInputError("cost.measured", f"the largest measured batch ({curve.max_batch}) is below "
@@ -119,6 +122,9 @@ def plan_tf_serving(req: PlanTFServingRequest) -> TFServingPlan:
     settings = _search(curve, req, p, sla_s)
     chosen, reason = _choose(settings)
     warnings: list[str] = []
+    if gpu is not None and gpu.generation in ("cdna3", "cdna4", "tpu"):
+        warnings.append(f"{gpu.id}: the tensorflow/serving GPU images are CUDA builds; on this accelerator serve from "
+                        f"a ROCm/XLA build of TensorFlow Serving or another server ({gpu.notes or ''})".replace(" ()", ""))
     feasible = chosen.capacity > 0
     if curve.source == "estimated":
         warnings.append(f"no measured curve: latency and capacity rest on an estimate (expected error up to "

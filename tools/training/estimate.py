@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from ml_expert_mcp.tools.common.aliases import alias_notes
 from ml_expert_mcp.tools.common.models import StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.training.context import build_context, check_layout
@@ -68,6 +69,7 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
         "1F1B pipeline schedule: first stage holds min(pp, micro-batches) micro-batches of activations",
         "MoE experts replicated per data-parallel rank (no expert parallelism)",
     ]
+    assumptions += alias_notes(("cluster.gpu", req.cluster.gpu, ctx.gpu.id), ("model.preset", req.model.preset, ctx.arch.name))
     return MemoryEstimate(
         gpu=ctx.gpu.id, breakdown=terms, peak_phase=m.peak_phase, peak_allocated_gib=gib(m.peak_allocated),
         peak_reserved_gib=gib(m.peak_reserved), device_total_gib=round(result.device_gib, 3), usable_gib=usable,

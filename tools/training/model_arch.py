@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from ml_expert_mcp.knowledge import model_catalog
+from ml_expert_mcp.tools.common.aliases import resolve_name
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.training.inputs import ModelSpec
 
@@ -174,10 +175,8 @@ def _resolve(spec: ModelSpec) -> Architecture:
     values: dict[str, object] = {}
     name = "custom"
     if spec.preset is not None:
-        catalog = model_catalog()
-        preset = catalog.get(spec.preset)
-        if preset is None:
-            raise PlanInputError("model.preset", f"unknown preset {spec.preset!r}; accepted: {', '.join(sorted(catalog))}")
+        catalog = model_catalog()  # common names too ("llama-3-70b"); report the reading with alias_note
+        preset = catalog[resolve_name("model", spec.preset, catalog, "model.preset")]
         name = preset.id
         if preset.family == "cnn":
             return Architecture(

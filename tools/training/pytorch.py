@@ -41,7 +41,6 @@ class PyTorchTrainingPlan(Plan):
         return (f"PyTorch plan: {self.precision}, micro-batch {self.micro_batch_size} x {self.gradient_accumulation_steps} "
                 f"accumulation = global batch {self.global_batch_size}; {self.distribution.summary or 'see distribution'}")
 
-    caveats: list[str] = Field(default_factory=list, description="Names read as catalogue ids; accelerator software notes.")
     precision: str = Field(description="Precision used (bf16 from Ampere on, fp16 + GradScaler before).")
     precision_note: str = Field(description="Why this precision.")
     micro_batch_size: int = Field(description="Largest micro-batch that fits in the chosen layout (samples per GPU).")

@@ -51,7 +51,6 @@ class DistributionPlan(Plan):
                 f"GPU, {best.step_time_s:.2f} s per step of {self.global_batch_size} samples, {speed}, MFU "
                 f"{best.mfu:.0%}.")
 
-    caveats: list[str] = Field(default_factory=list, description="Names read as catalogue ids; accelerator software notes.")
     fits: bool = Field(description="Whether any layout fits.")
     global_batch_size: int = Field(description="Samples per optimizer step used in the search.")
     layouts_evaluated: int = Field(description="Layouts whose memory was estimated.")
