@@ -133,7 +133,8 @@ import pandas as pd
 
 VIEWS = {views!r}
 BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
-ENTITIES, HOURS, LATE_VALUE = {SAMPLE_ENTITIES}, {SAMPLE_HOURS}, -777
+ENTITIES = int(os.environ.get("SAMPLE_ENTITIES", "{SAMPLE_ENTITIES}"))
+HOURS, LATE_VALUE = {SAMPLE_HOURS}, -777
 
 
 def key(kind, i):
