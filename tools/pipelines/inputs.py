@@ -40,7 +40,7 @@ class PlanKubeflowTrainingRequest(StrictModel):
     image: str = Field(default="pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime", max_length=255, pattern=IMAGE_PATTERN, description="Trainer image.")
     script: str = Field(default="/workspace/train.py", max_length=255, pattern=PATH_PATTERN, description="Script in the image.")
     job_name: str = Field(default="train", pattern=DNS_LABEL_PATTERN, max_length=52, description="TrainJob name.")
-    namespace: str = Field(default="ml", pattern=DNS_LABEL_PATTERN, max_length=63)
+    namespace: str = Field(default="ml", pattern=DNS_LABEL_PATTERN, max_length=63, description="Namespace.")
     queue: str | None = Field(default=None, pattern=DNS_LABEL_PATTERN, max_length=63, description="Kueue LocalQueue.")
     priority_class: str | None = Field(default=None, pattern=DNS_LABEL_PATTERN, max_length=63, description="Kueue WorkloadPriorityClass.")
     dataset_pvc: str | None = Field(default=None, pattern=DNS_LABEL_PATTERN, max_length=63, description="Dataset PVC (read-only /data).")
