@@ -39,4 +39,6 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                                                                                       "categories": 6}]},
     "plan_kubeflow_training": {"model": {"preset": "llama-3.1-8b"}, "queue": "team-a"},
     "design_ml_pipeline": {"name": "churn", "data_gate": {"expected_columns": ["tenure", "spend"]}},
+    "plan_edge_deployment": {"model": {"source": "keras", "preset": "mobilenet_v2", "representative_samples": 200},
+                             "targets": ["android_gpu"], "size_budget_bytes": 8_000_000},
 }

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from ml_expert_mcp.probes.mlflow_server import verify_mlflow_server
 from ml_expert_mcp.probes.tf_serving import verify_tf_serving
 from ml_expert_mcp.tools.common.tool import request_model, tool_mark
+from ml_expert_mcp.tools.edge.planner import plan_edge_deployment
 from ml_expert_mcp.tools.features.design import design_feature_store
 from ml_expert_mcp.tools.frameworks.recommend import recommend_framework
 from ml_expert_mcp.tools.frameworks.search import search_knowledge
@@ -48,6 +49,7 @@ FUNCTIONS: tuple[Callable[..., Any], ...] = (
     verify_mlflow_server,
     design_feature_store,
     design_model_monitoring,
+    plan_edge_deployment,
     plan_kubeflow_training,
     design_ml_pipeline,
 )

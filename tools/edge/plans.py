@@ -1,0 +1,40 @@
+"""Output of plan_edge_deployment."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ml_expert_mcp.tools.common.models import Plan, StrictModel
+from ml_expert_mcp.tools.edge.inputs import Path, Recipe
+
+
+class EdgeArtifacts(StrictModel):
+    install: str = Field(description="What to install for the conversion.")
+    conversion: str = Field(description="Conversion script (python) or command (shell).")
+    conversion_kind: Literal["python", "shell"]
+    artifact_name: str = Field(description="File or folder the conversion writes.")
+    loading_snippet: str = Field(description="Code that loads and runs the artifact on the first target.")
+    snippet_language: str
+
+
+class EdgeOption(StrictModel):
+    path: Path
+    recipe: Recipe
+    artifact_size_bytes: int
+    expected_max_error: float
+    verdict: str = Field(description="'chosen', 'fits', or why it was not taken.")
+
+
+class EdgeDeploymentPlan(Plan):
+    path: Path
+    runtime: str
+    recipe: Recipe
+    artifact_size_bytes: int = Field(description="Whole artifact, bytes (TF.js: model.json + shards; Core ML: the .mlpackage folder).")
+    parameters: int
+    expected_max_error: float = Field(description="Recipe's promise: max|y - y_fp32| / max|y_fp32| on a fixed input.")
+    cpu_fallback_ops: list[str] = Field(description="'target: op (why)' for operators that leave the accelerator.")
+    options: list[EdgeOption] = Field(description="Every path x recipe considered, best first.")
+    sources: list[str] = Field(description="'url (as of date)' behind the choice.")
+    artifacts: EdgeArtifacts
