@@ -135,3 +135,15 @@ def test_plan_tf_serving_reports_the_gpu_name() -> None:
             "cost": {"measured": [{"batch_size": 1, "latency_ms": 5}, {"batch_size": 8, "latency_ms": 8}]}}
     plan = plan_tf_serving(PlanTFServingRequest.model_validate(base))
     assert any(a.startswith("replica.gpu: 'nvidia t4' read as 'T4'") for a in plan.latency_model.assumptions)
+
+
+def test_plan_llm_serving_reads_common_names() -> None:
+    from ml_expert_mcp.tools.serving.llm_serving import PlanLlmServingRequest, plan_llm_serving
+
+    plan = plan_llm_serving(PlanLlmServingRequest.model_validate(
+        {"model": {"preset": "meta-llama/Llama-3.1-8B-Instruct"}, "gpu": "H100"}))
+    assert any(c.startswith("model.preset: 'meta-llama/Llama-3.1-8B-Instruct' read as 'llama-3.1-8b'") for c in plan.caveats)
+    assert any(c.startswith("gpu: 'H100' read as 'H100-SXM-80GB'") for c in plan.caveats)
+    with pytest.raises(PlanInputError) as err:  # encoders are not LLM presets
+        plan_llm_serving(PlanLlmServingRequest.model_validate({"model": {"preset": "bert-base"}, "gpu": "H100"}))
+    assert err.value.field == "model.preset"

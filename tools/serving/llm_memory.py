@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ml_expert_mcp.knowledge import model_catalog
+from ml_expert_mcp.tools.common.aliases import resolve_name
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.serving.llm_inputs import LlmModel
 
@@ -67,15 +68,19 @@ class Arch:
         return self.layers - self.full_layers
 
 
+def preset_id(model: LlmModel) -> str | None:
+    """The decoder preset model.preset names, common names included ("llama-3-70b"; see alias_note)."""
+    if model.preset is None:
+        return None
+    decoders = [k for k, v in model_catalog().items() if v.family == "decoder"]
+    return resolve_name("model", model.preset, decoders, "model.preset")
+
+
 def resolve_arch(model: LlmModel) -> Arch:
     """The architecture from the preset (knowledge/models.toml) overridden by the fields given."""
     base: dict[str, Any] = {}
     if model.preset is not None:
-        preset = model_catalog().get(model.preset)
-        if preset is None or preset.family != "decoder":
-            names = sorted(k for k, v in model_catalog().items() if v.family == "decoder")
-            raise PlanInputError("model.preset", f"unknown LLM preset {model.preset!r}; accepted: {', '.join(names)}")
-        base = preset.model_dump()
+        base = model_catalog()[preset_id(model)].model_dump()  # type: ignore[index]
     given = {k: v for k, v in model.model_dump().items() if v is not None}
     for key, value in given.items():
         if isinstance(value, int) and not isinstance(value, bool) and value < 1:

@@ -13,6 +13,7 @@ from functools import cache
 
 from ml_expert_mcp.knowledge import gpu_catalog, instance_catalog
 from ml_expert_mcp.knowledge.schema import GpuSpec, InstanceType
+from ml_expert_mcp.tools.common.aliases import alias_notes
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
 from ml_expert_mcp.tools.common.tool import tool
@@ -302,6 +303,10 @@ def plan_llm_serving(req: PlanLlmServingRequest) -> LlmServingPlan:
         "Launch flags are checked against the argument parsers of vLLM 0.11.0 and SGLang 0.5.3 "
         "(knowledge/llm_serving/engine_flags.json); other releases may rename flags.",
     ]
+    typed = [("model.preset", req.model.preset, mem.preset_id(req.model) or "")]
+    typed += [("gpu", req.gpu, resolve_gpu(req.gpu, "gpu").id)] if req.gpu else []
+    typed += [("gpus", g, resolve_gpu(g, "gpus").id) for g in (req.gpus or [])]
+    caveats = alias_notes(*typed) + caveats  # names read as catalogue ids ("H100", "llama-3-70b") first
     artifacts = build_artifacts(req, ev, replicas or 1, mml) if feasible or wl is None else None
     return LlmServingPlan(summary=head, caveats=caveats, feasible=feasible or wl is None, settings=s,
                           replicas=replicas or 0, max_concurrent_sequences=round(ev.max_concurrency, 2),
