@@ -47,13 +47,15 @@ def row_finetuning(row: dict[str, str]) -> FinetuningSpec:
     targets: str | list[str] = row["targets"] or "all_linear"
     if targets not in ("all_linear", "attention"):
         targets = targets.split(",")
+    levers = [name for name, col in (("paged_optimizer", "paged"), ("optimizer_in_backward", "opt_in_bwd"),
+                                     ("activation_offloading", "act_offload"), ("compile", "compile"),
+                                     ("chunked_cross_entropy", "chunked_ce")) if row[col]]
+    if row["logits_fp32"] == "0":
+        levers.append("loss_16bit")
     return FinetuningSpec(
         method=row["method"], rank=int(row["rank"] or 16), target_modules=targets,
         lora_dropout=float(row["dropout"] or 0), base_quantization=row["base_quant"] or None,
-        train_embeddings=bool(row["train_emb_head"]), train_lm_head=bool(row["train_emb_head"]), stack=row["stack"],
-        paged_optimizer=bool(row["paged"]), optimizer_in_backward=bool(row["opt_in_bwd"]),
-        activation_offloading=bool(row["act_offload"]), compile=bool(row["compile"]),
-        chunked_cross_entropy=bool(row["chunked_ce"]), logits_fp32=row["logits_fp32"] != "0",
+        also_train=["embeddings", "lm_head"] if row["train_emb_head"] else [], stack=row["stack"], levers=levers,
     )
 
 

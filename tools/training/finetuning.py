@@ -72,6 +72,8 @@ def model_families(arch: Architecture) -> list[str]:
     if arch.linear_names:
         own = [f for f, names in FAMILIES.items() if set(arch.linear_names) == set(names)]
         return own + ["torchtune"]
+    if arch.name != "custom":
+        return ["llama", "torchtune"]  # a preset without module names uses Llama's
     return ["llama", "torchtune", "phi3", "qwen1", "neox", "mixtral"]
 
 
@@ -102,15 +104,15 @@ def validate_finetuning(arch: Architecture, ft: FinetuningSpec, precision: str) 
     """The adapted Linear modules, each as the roles (q, k, v, o, gate, up, down) it covers; errors name the field."""
     fmt = quant_format(ft)
     if ft.method == "qlora" and fmt not in ("nf4", "nf4_double_quant", "int8", "gptq_int4", "awq_int4"):
-        raise PlanInputError("finetuning.base_quantization",
+        raise PlanInputError("training.finetuning.base_quantization",
                              f"QLoRA needs a 4/8-bit integer base (nf4, nf4_double_quant, int8, gptq_int4, awq_int4), not {fmt}")
     if fmt == "fp8":
-        raise PlanInputError("finetuning.base_quantization", "an fp8 base is not trainable with PEFT adapters here; "
+        raise PlanInputError("training.finetuning.base_quantization", "an fp8 base is not trainable with PEFT adapters here; "
                              "use none (16-bit) or a 4-bit format")
     if ft.method == "full" and fmt != "none":
-        raise PlanInputError("finetuning.base_quantization", "full fine-tuning updates the base: it must be 'none'")
+        raise PlanInputError("training.finetuning.base_quantization", "full fine-tuning updates the base: it must be 'none'")
     if not arch.is_transformer and ft.method != "full":
-        raise PlanInputError("finetuning.method", "adapters need a transformer given by its shape (preset or HF fields)")
+        raise PlanInputError("training.finetuning.method", "adapters need a transformer given by its shape (preset or HF fields)")
     if ft.method == "full":
         return tuple((r,) for r in ROLES)
     if ft.target_modules == "all_linear":
@@ -121,11 +123,11 @@ def validate_finetuning(arch: Architecture, ft: FinetuningSpec, precision: str) 
     known = model_linear_names(arch)
     for i, leaf in enumerate(leaves):
         if leaf not in known:
-            raise PlanInputError(f"finetuning.target_modules[{i}]",
+            raise PlanInputError(f"training.finetuning.target_modules[{i}]",
                                  f"{ft.target_modules[i]!r} is not a Linear of {arch.name}; it has: {', '.join(known)}")
     family = next((f for f in model_families(arch) if all(leaf in FAMILIES[f] for leaf in leaves)), None)
     if family is None:
-        raise PlanInputError("finetuning.target_modules",
+        raise PlanInputError("training.finetuning.target_modules",
                              "names mix spellings of different model families; use one spelling, e.g. "
                              + ", ".join(FAMILIES[model_families(arch)[0]]))
     groups: list[Group] = []

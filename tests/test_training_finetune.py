@@ -1,0 +1,118 @@
+"""Issue 17: fine-tuning and MoE inputs through the training tools; expected values from papers and configs."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bench.moe_accuracy import EVIDENCE as MOE_EVIDENCE
+from bench.peft_accuracy import load_rows, predict
+from ml_expert_mcp.tools.common.errors import PlanInputError
+from ml_expert_mcp.tools.training.estimate import EstimateTrainingMemoryRequest, estimate_training_memory
+from ml_expert_mcp.tools.training.finetuning import BASE_BYTES, adapter_params, validate_finetuning
+from ml_expert_mcp.tools.training.finetuning_inputs import FinetuningSpec
+from ml_expert_mcp.tools.training.inputs import ModelSpec
+from ml_expert_mcp.tools.training.model_arch import resolve_model
+from ml_expert_mcp.tools.training.strategy import SelectDistributionRequest, select_distribution_strategy
+
+GIB = float(1 << 30)
+
+
+def _estimate(model: str, training: dict, cluster: dict, layout: dict | None = None):
+    return estimate_training_memory(EstimateTrainingMemoryRequest.model_validate(
+        {"model": {"preset": model}, "training": training, "cluster": cluster, "layout": layout or {}}))
+
+
+ONE_4090 = {"gpu": "RTX-4090", "gpus_per_node": 1}
+FT_TRAINING = {"precision": "bf16", "sequence_length": 2048, "activation_checkpointing": "full", "micro_batch_size": 1}
+
+
+def test_storage_formats_match_the_qlora_paper() -> None:
+    # Dettmers et al. 2023, sec. 3: blocksize-64 fp32 absmax costs 32/64 = 0.5 bit per parameter; double
+    # quantization (8-bit absmax, fp32 second level per 256) costs 8/64 + 32/(64*256) = 0.127 bit.
+    assert BASE_BYTES["nf4"] * 8 == pytest.approx(4 + 0.5)
+    assert BASE_BYTES["nf4_double_quant"] * 8 == pytest.approx(4 + 0.127, abs=1e-3)
+
+
+def test_lora_parameter_count_matches_peft_on_llama_8b() -> None:
+    # PEFT print_trainable_parameters for Llama-3.1-8B, r=16 on q,k,v,o,gate,up,down: 41,943,040
+    # (r x (in + out) summed: q 16x8192, k/v 16x5120, o 16x8192, gate/up/down 16x18432, x 32 layers).
+    arch = resolve_model(ModelSpec(preset="llama-3.1-8b"))
+    groups = validate_finetuning(arch, FinetuningSpec(rank=16), "bf16")
+    assert adapter_params(arch, groups, 16, dora=False) == 16 * 32 * (8192 + 5120 * 2 + 8192 + 3 * 18432)
+
+
+def test_fused_modules_count_one_adapter_each() -> None:
+    # Phi-3's qkv_proj is one Linear 3072 -> 9216: one adapter r x (3072 + 9216), not three of r x (3072 + 3072).
+    arch = resolve_model(ModelSpec(preset="phi-3-mini"))
+    groups = validate_finetuning(arch, FinetuningSpec(rank=8, target_modules=["qkv_proj"]), "bf16")
+    assert groups == (("q", "k", "v"),)
+    assert adapter_params(arch, groups, 8, dora=False) == 32 * 8 * (3072 + 9216)
+
+
+def test_qlora_fits_a_24gb_card_and_names_its_effect() -> None:
+    plan = _estimate("llama-3.1-8b", {**FT_TRAINING, "finetuning": {"method": "qlora"}}, ONE_4090)
+    full16 = _estimate("llama-3.1-8b", {**FT_TRAINING, "finetuning": {"method": "lora"}}, ONE_4090)
+    assert plan.fits and plan.device_total_gib < full16.device_total_gib - 8
+    effect = next(a for a in plan.assumptions if a.startswith("QLoRA:"))
+    assert "instead of 15.0" in effect  # 8.03e9 params x 2 bytes = 14.96 GiB in bf16
+
+
+def test_full_finetune_of_8b_does_not_fit_one_4090_without_paging() -> None:
+    plan = _estimate("llama-3.1-8b", {**FT_TRAINING, "optimizer": "adamw", "finetuning": {"method": "full"}}, ONE_4090)
+    assert not plan.fits
+
+
+@pytest.mark.parametrize(("finetuning", "field"), [
+    ({"method": "lora", "rank": 0}, "rank"),
+    ({"method": "qlora", "base_quantization": "fp8"}, "training.finetuning.base_quantization"),
+    ({"method": "lora", "target_modules": ["c_attn"]}, "training.finetuning.target_modules[0]"),
+    ({"method": "full", "base_quantization": "nf4"}, "training.finetuning.base_quantization"),
+])
+def test_bad_finetuning_input_names_the_field(finetuning: dict, field: str) -> None:
+    with pytest.raises((PlanInputError, ValidationError)) as err:
+        _estimate("llama-3.1-8b", {**FT_TRAINING, "finetuning": finetuning}, ONE_4090)
+    assert field in str(err.value)
+
+
+def test_expert_parallel_must_divide_the_experts() -> None:
+    with pytest.raises(PlanInputError) as err:
+        _estimate("mixtral-8x7b", {"precision": "bf16", "activation_checkpointing": "full"},
+                  {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2}, {"data_parallel": 16, "expert_parallel": 3})
+    assert err.value.field == "layout.expert_parallel"
+
+
+def test_expert_parallelism_divides_expert_memory() -> None:
+    # Mixtral 8x7B routed experts: 32 layers x 8 experts x 3 x 4096 x 14336 = 45.1e9 parameters (config.json).
+    experts = 32 * 8 * 3 * 4096 * 14336
+    cluster = {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2}
+    training = {"precision": "bf16", "activation_checkpointing": "full", "micro_batch_size": 1}
+    ep1 = _estimate("mixtral-8x7b", training, cluster, {"data_parallel": 16, "zero_stage": 1})
+    ep8 = _estimate("mixtral-8x7b", training, cluster, {"data_parallel": 16, "zero_stage": 1, "expert_parallel": 8})
+    weights = {t.name: t.gib for t in ep1.breakdown}["weights"] - {t.name: t.gib for t in ep8.breakdown}["weights"]
+    assert weights == pytest.approx(experts * 7 / 8 * 2 / GIB, rel=0.01)
+
+
+def test_moe_search_picks_expert_parallelism_and_megatron_moe_args() -> None:
+    plan = select_distribution_strategy(SelectDistributionRequest.model_validate({
+        "model": {"preset": "mixtral-8x7b"}, "training": {"sequence_length": 4096, "precision": "bf16"},
+        "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2}, "framework": "megatron"}))
+    assert plan.fits and plan.ranked[0].layout.expert_parallel > 1
+    assert plan.launch is not None
+    for arg in ("--num-experts 8", "--moe-router-topk 2", "--expert-model-parallel-size", "--moe-grouped-gemm"):
+        assert arg in plan.launch.command
+
+
+def test_every_reported_oom_is_caught_and_rows_parse() -> None:
+    rows = load_rows()
+    assert sum(1 for r in rows if r["measured"]) >= 40
+    for row in rows:
+        scored = predict(row)
+        assert row["source_url"].startswith("https://") and row["as_of"]
+        if scored.oom:
+            assert scored.ours_device_gib > scored.usable_gib, row["row_id"]
+
+
+def test_moe_evidence_has_sources() -> None:
+    text = MOE_EVIDENCE.read_text()
+    assert text.count("\n") >= 10 and "arxiv.org/abs/2412.19437" in text
