@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.training.finetuning_inputs import FinetuningSpec
+from ml_expert_mcp.tools.training.moe_inputs import MoeSpec
 
 Precision = Literal["fp32", "amp_bf16", "amp_fp16", "bf16", "fp8"]
 Optimizer = Literal["adamw", "sgd_momentum", "adafactor", "adam_8bit"]
@@ -45,6 +47,8 @@ class TrainingSpec(StrictModel):
     global_batch_size: int | None = Field(default=None, ge=1, le=16_777_216, description="Samples per optimizer step across all GPUs.")
     activation_checkpointing: Checkpointing = Field(default="none", description="none, selective (attention core recomputed), full (per layer).")
     attention: AttentionKernel = Field(default="sdpa", description="sdpa = flash/memory-efficient kernels; eager = materialised scores.")
+    finetuning: FinetuningSpec | None = Field(default=None, description="Fine-tune a pretrained model (LoRA, QLoRA, DoRA, full); omit to train from scratch.")
+    moe: MoeSpec | None = Field(default=None, description="MoE dispatch settings (MoE models only).")
 
 
 class ClusterSpec(StrictModel):
@@ -67,6 +71,8 @@ class Layout(StrictModel):
     tensor_parallel: int = Field(default=1, ge=1, le=64, description="Tensor-parallel degree (must divide attention heads).")
     pipeline_parallel: int = Field(default=1, ge=1, le=512, description="Pipeline stages (must divide layers).")
     context_parallel: int = Field(default=1, ge=1, le=64, description="Context (sequence-dimension) parallel degree.")
+    expert_parallel: int = Field(default=1, ge=1, le=1024, description="MoE: GPUs the routed experts are split over (must divide the experts).")
+    expert_tensor_parallel: int = Field(default=1, ge=1, le=64, description="MoE: tensor-parallel slices of each expert.")
     sequence_parallel: bool = Field(default=True, description="Megatron sequence parallelism with TP (shards norms/dropout).")
     zero_stage: Annotated[int, Field(ge=0, le=3)] = Field(default=0, description="ZeRO stage over data parallel: 0 none (DDP), 1 optimizer, 2 +grads, 3 +params (FSDP full shard).")
     hybrid_shard: bool = Field(default=False, description="Shard within a node only, replicate across nodes (FSDP HYBRID_SHARD / ZeRO++ hpZ).")

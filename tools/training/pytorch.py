@@ -10,6 +10,7 @@ from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.training.context import build_context, default_global_batch
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, ModelSpec, TrainingSpec
+from ml_expert_mcp.tools.training.peft_artifacts import FinetuningArtifacts, plan_artifacts
 from ml_expert_mcp.tools.training.strategy import (
     DistributionPlan,
     SelectDistributionRequest,
@@ -51,6 +52,7 @@ class PyTorchTrainingPlan(Plan):
     learning_rate: LearningRateSchedule
     distribution: DistributionPlan = Field(description="Layout search result, with launch command and config.")
     code: str = Field(description="Training-loop skeleton with these settings.")
+    finetuning: FinetuningArtifacts | None = Field(default=None, description="Fine-tuning only: PEFT+TRL script, torchtune config, Unsloth option.")
 
 
 @tool("Plan a PyTorch training run")
@@ -117,6 +119,9 @@ def plan_pytorch_training(req: PlanPyTorchTrainingRequest) -> PyTorchTrainingPla
     return PyTorchTrainingPlan(
         caveats=caveats, precision=precision, precision_note=note, micro_batch_size=mb, gradient_accumulation_steps=acc,
         global_batch_size=gb, dataloader=loader, settings=settings, learning_rate=lr, distribution=search, code=code,
+        finetuning=plan_artifacts(ctx, training, checkpointing=search.ranked[0].layout.activation_checkpointing
+                                  if search.ranked else None, micro_batch=mb, accumulation=acc, precision=precision,
+                                  lr=lr.peak_learning_rate),
     )
 
 
