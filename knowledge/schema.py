@@ -110,7 +110,7 @@ class InstanceType(BaseModel):
     """A SageMaker ml.* instance type with its on-demand price in one region."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    id: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    id: str = Field(pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
     vcpus: int = Field(gt=0)
     memory_gib: float = Field(gt=0)
     gpu: str | None = Field(default=None, description="GPU id in gpus.toml; None for CPU instances.")

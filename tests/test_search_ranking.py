@@ -39,6 +39,11 @@ EXPECTED_FIRST = {
     "SageMaker Model Monitor": "sagemaker.model_monitor",
     "Elastic Inference": "sagemaker.elastic_inference",
     "DataParallel": "parallelism.dp",
+    "ROCm MI300X": "rocm",
+    "torch_xla TPU": "pytorch.xla",
+    "Trainium Neuron": "aws_neuron",
+    "Megatron-LM": "parallelism.megatron",
+    "Kueue quota": "kueue",
 }
 
 
