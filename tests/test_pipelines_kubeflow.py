@@ -34,6 +34,8 @@ CASES = {
     "custom-2node-kueue": {"model": {"preset": "llama-3.1-8b"}, "nodes": 2, "runtime": "custom", "queue": "team-a",
                            "priority_class": "high", "dataset_pvc": "corpus", "checkpoint_pvc": "ckpt"},
     "deepspeed": {"model": {"preset": "llama-3.1-8b"}, "framework": "deepspeed", "nodes": 2, "queue": "q"},
+    "torchtune-3b": {"model": {"preset": "llama-3.2-3b"}, "runtime": "torchtune-llama3.2-3b", "queue": "ft",
+                     "node": {"gpu": "A100-SXM-40GB", "gpus": 8, "memory_gib": 1000, "cpu_cores": 96}},
     "offload-images": {"model": {"params": 2e9, "activation_bytes_per_sample": 5e8, "flops_per_sample": 1e11},
                        "allow_cpu_offload": True, "gpus_per_node": 1, "sample_mib": 0.6, "dataloader_workers": 12,
                        "node": {"gpu": "A100-SXM-40GB", "gpus": 8, "memory_gib": 1000, "cpu_cores": 96}},
@@ -79,8 +81,10 @@ def test_core_objects_pass_kubernetes_validate_strict(name: str) -> None:
     patch = job["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
     pod_spec = patch["template"]["spec"]["template"]["spec"]
     trainer = job["spec"]["trainer"]
-    container = {"name": "node", "image": trainer["image"], "command": trainer["command"], "env": trainer["env"],
-                 "resources": trainer["resourcesPerNode"], "volumeMounts": pod_spec["containers"][0]["volumeMounts"]}
+    image = trainer.get("image") or "ghcr.io/kubeflow/trainer/torchtune-trainer:v2.3.0"  # builtin: the runtime's
+    container = {"name": "node", "image": image, "command": trainer["command"], "args": trainer.get("args", []),
+                 "env": trainer.get("env", []), "resources": trainer["resourcesPerNode"],
+                 "volumeMounts": pod_spec["containers"][0]["volumeMounts"]}
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "node-0", "namespace": job["metadata"]["namespace"]},
            "spec": {"containers": [container], "volumes": pod_spec["volumes"]}}
     kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
@@ -158,6 +162,22 @@ def test_model_that_needs_8_gpus_per_node_asks_for_8_and_the_planned_memory() ->
     assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": f"{int(plan.shm_gib)}Gi"}
 
 
+def test_torchtune_job_uses_the_entrypoint_the_controller_completes() -> None:
+    """The stock runtime's node command begins with the entrypoint the TrainJob carries (the torch plugin appends
+    recipe and config); the layout is what full_finetune_distributed runs: FSDP only."""
+    plan = _plan("torchtune-3b")
+    trainer = _one(plan.artifacts.trainjob_yaml)["spec"]["trainer"]
+    stock = yaml.safe_load((TRAINER / "runtimes" / "torchtune-llama3.2-3b.yaml").read_text())
+    node = next(j for j in stock["spec"]["template"]["spec"]["replicatedJobs"] if j["name"] == "node")
+    command = node["template"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:len(trainer["command"])] == trainer["command"] == ["tune", "run"]
+    assert trainer["args"] == ["dtype=bf16", f"batch_size={plan.layout.micro_batch_size}"]
+    lay = plan.layout
+    assert lay.tensor_parallel == lay.pipeline_parallel == lay.context_parallel == 1 and not lay.cpu_offload
+    assert lay.zero_stage == 3 or lay.data_parallel == 1
+    assert "image" not in trainer and "env" not in trainer
+
+
 def test_offload_is_budgeted_in_host_memory() -> None:
     plan = _plan("offload-images")
     assert plan.host_memory_gib.dataloader_workers == 12 * 0.5
@@ -168,7 +188,9 @@ def test_offload_is_budgeted_in_host_memory() -> None:
 
 @pytest.mark.parametrize(("args", "field"), [
     ({"runtime": "torch-distributed-v9"}, "runtime"),
-    ({"runtime": "torchtune-llama3.2-1b"}, "runtime"),
+    ({"runtime": "torchtune-llama3.2-1b"}, "model.preset"),  # the runtime fine-tunes Llama 3.2 1B only
+    ({"runtime": "torchtune-qwen2.5-1.5b"}, "runtime"),  # no catalogue preset to size it with
+    ({"runtime": "mlx-distributed"}, "runtime"),
     ({"gpus_per_node": 16}, "gpus_per_node"),
     ({"node": {"gpus": 8, "memory_gib": 16}}, "node.memory_gib"),
     ({"node": {"gpu": "Z80"}}, "node.gpu"),
@@ -189,7 +211,7 @@ def _venv_python() -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["stock-1node", "custom-2node-kueue", "deepspeed"])
+@pytest.mark.parametrize("name", ["stock-1node", "custom-2node-kueue", "deepspeed", "torchtune-3b"])
 def test_sdk_call_submits_the_same_trainjob(name: str, tmp_path: Path) -> None:
     python = _venv_python()
     plan = _plan(name)

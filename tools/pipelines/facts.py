@@ -22,6 +22,7 @@ class StockRuntime(_Row):
     framework: str
     trainer: Literal["custom", "builtin"]
     sized: bool
+    model_preset: str | None = None
 
 
 class HostMemoryFact(_Row):
@@ -38,6 +39,8 @@ class KubeflowFacts(BaseModel):
     legacy_operator_release: str
     legacy_operator_source: str
     legacy_operator_as_of: dt.date
+    torchtune_entrypoint: tuple[str, ...]
+    torchtune_entrypoint_source: str
     runtime: tuple[StockRuntime, ...]
     host_memory: tuple[HostMemoryFact, ...]
 

@@ -3,7 +3,9 @@
 The GPUs per node are the fewest (1, 2, 4, 8, ... up to the node's count) on which the training planner finds a
 layout that fits, unless the caller fixes them; host memory, CPU and /dev/shm are budgeted from the layout and the
 DataLoader settings (knowledge/kubeflow.toml, each constant with its source). The TrainJob references a stock
-runtime of the pinned Trainer release (not re-emitted) or our own ClusterTrainingRuntime ('custom', emitted).
+runtime of the pinned Trainer release (not re-emitted: torch-distributed, deepspeed-distributed, or a torchtune
+fine-tuning runtime with its builtin trainer, the layout then restricted to what its FSDP recipe runs) or our own
+ClusterTrainingRuntime ('custom', emitted).
 Volumes go in through runtimePatches the way the Kubeflow SDK writes them, so the SDK call we emit submits the
 same object.
 """
@@ -22,7 +24,7 @@ from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.pipelines.facts import kubeflow_facts
 from ml_expert_mcp.tools.pipelines.inputs import PlanKubeflowTrainingRequest
 from ml_expert_mcp.tools.pipelines.plans import HostMemory, KubeflowArtifacts, KubeflowTrainingPlan
-from ml_expert_mcp.tools.training.inputs import ClusterSpec, ModelSpec
+from ml_expert_mcp.tools.training.inputs import ClusterSpec, Layout, ModelSpec
 from ml_expert_mcp.tools.training.plans import RankedLayout
 from ml_expert_mcp.tools.training.strategy import SelectDistributionRequest, best_layout, select_distribution_strategy
 
@@ -73,10 +75,28 @@ def _choose_runtime(req: PlanKubeflowTrainingRequest) -> tuple[str, bool]:
                              + ", ".join(sorted(n for n, r in stock.items() if r.sized)))
     if (chosen.framework == "deepspeed") != (req.framework == "deepspeed"):
         raise PlanInputError("runtime", f"{req.runtime!r} runs {chosen.framework}; framework is {req.framework}")
+    if chosen.model_preset and req.model.preset != chosen.model_preset:
+        raise PlanInputError("model.preset", f"{req.runtime!r} fine-tunes {chosen.model_preset}; got "
+                             f"{req.model.preset!r}")
+    if chosen.framework == "torchtune" and req.precision not in ("bf16", "amp_bf16", "fp32"):
+        raise PlanInputError("precision", "torchtune runtimes take dtype bf16 or fp32")
     return req.runtime, True
 
 
-def _search(req: PlanKubeflowTrainingRequest) -> tuple[int, RankedLayout, list[int]]:
+def _fsdp_only(layout: Layout, gpus: int) -> bool:
+    """What torchtune's full_finetune_distributed recipe runs: FSDP over all ranks, no TP/PP/CP, no offload."""
+    return (layout.tensor_parallel == layout.pipeline_parallel == layout.context_parallel == 1
+            and not layout.cpu_offload and (layout.zero_stage == 3 or layout.data_parallel == 1))
+
+
+def _best(sreq: SelectDistributionRequest, torchtune: bool, gpus: int) -> RankedLayout | None:
+    if not torchtune:
+        return best_layout(sreq)
+    plan = select_distribution_strategy(sreq.model_copy(update={"top_k": 10}))
+    return next((r for r in plan.ranked if _fsdp_only(r.layout, gpus)), None)
+
+
+def _search(req: PlanKubeflowTrainingRequest, torchtune: bool = False) -> tuple[int, RankedLayout, list[int]]:
     node = req.node
     if req.gpus_per_node is not None and req.gpus_per_node > node.gpus:
         raise PlanInputError("gpus_per_node", f"{req.gpus_per_node} is more than the node's {node.gpus} GPUs "
@@ -89,7 +109,7 @@ def _search(req: PlanKubeflowTrainingRequest) -> tuple[int, RankedLayout, list[i
                               cpu_cores_per_node=node.cpu_cores)
         sreq = SelectDistributionRequest(model=req.model, training=req.training_spec(), cluster=cluster,
                                          framework=req.framework, allow_cpu_offload=req.allow_cpu_offload)
-        best = best_layout(sreq)
+        best = _best(sreq, torchtune, count)
         if best is not None:
             return count, best, rejected
         rejected.append(count)
@@ -169,17 +189,21 @@ def _labels(req: PlanKubeflowTrainingRequest) -> dict[str, str]:
 
 
 def _trainjob(req: PlanKubeflowTrainingRequest, runtime: str, resources: dict[str, Any], env: dict[str, str],
-              command: list[str], volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]) -> dict[str, Any]:
+              command: list[str], volumes: list[dict[str, Any]], mounts: list[dict[str, Any]],
+              args: list[str] | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": req.job_name, "namespace": req.namespace}
     if _labels(req):
         meta["labels"] = _labels(req)
+    trainer: dict[str, Any] = {"numNodes": req.nodes, "resourcesPerNode": {"requests": resources, "limits": resources}}
+    if args is None:  # a custom trainer container: our image, env and command
+        trainer |= {"image": req.image, "env": [{"name": k, "value": v} for k, v in env.items()], "command": command}
+    else:  # a builtin (torchtune) trainer: the runtime's command, overrides as key=value args (as the SDK writes)
+        trainer |= {"command": command, "args": args}
     return {
         "apiVersion": API_VERSION, "kind": "TrainJob", "metadata": meta,
         "spec": {
             "runtimeRef": {"name": runtime, "kind": "ClusterTrainingRuntime"},
-            "trainer": {"numNodes": req.nodes, "resourcesPerNode": {"requests": resources, "limits": resources},
-                        "image": req.image, "env": [{"name": k, "value": v} for k, v in env.items()],
-                        "command": command},
+            "trainer": trainer,
             "runtimePatches": [{"manager": SDK_MANAGER, "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [
                 {"name": "node", "template": {"spec": {"template": {"spec": {
                     "volumes": volumes, "containers": [{"name": "node", "volumeMounts": mounts}]}}}}}]}}}}],
@@ -223,12 +247,20 @@ def _pytorchjob(req: PlanKubeflowTrainingRequest, gpus: int, resources: dict[str
 
 
 def _sdk_code(req: PlanKubeflowTrainingRequest, runtime: str, sdk_resources: dict[str, Any], env: dict[str, str],
-              command: list[str], volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]) -> str:
+              command: list[str], volumes: list[dict[str, Any]], mounts: list[dict[str, Any]],
+              torchtune: dict[str, Any] | None = None) -> str:
     labels = _labels(req)
     options = [f"Name({req.job_name!r})"]
     if labels:
         options.append(f"Labels({labels!r})")
-    options.append(f"TrainerCommand({command!r})")
+    if torchtune is None:
+        options.append(f"TrainerCommand({command!r})")
+        trainer = (f"CustomTrainerContainer(\n            image={req.image!r},\n            num_nodes={req.nodes},\n"
+                   f"            resources_per_node={sdk_resources!r},\n            env={env!r},\n        )")
+    else:
+        trainer = (f"BuiltinTrainer(config=TorchTuneConfig(\n            dtype=DataType.{torchtune['dtype'].upper()},\n"
+                   f"            batch_size={torchtune['batch_size']},\n            num_nodes={req.nodes},\n"
+                   f"            resources_per_node={sdk_resources!r},\n        ))")
     options.append("RuntimePatch(training_runtime_spec=TrainingRuntimeSpecPatch(template=JobSetTemplatePatch(\n"
                    "            spec=JobSetSpecPatch(replicated_jobs=[ReplicatedJobPatch(name=\"node\", template=JobTemplatePatch(\n"
                    "                spec=JobSpecPatch(template=PodTemplatePatch(spec=PodSpecPatch(\n"
@@ -238,7 +270,7 @@ def _sdk_code(req: PlanKubeflowTrainingRequest, runtime: str, sdk_resources: dic
     opts = ",\n        ".join(options)
     return f'''"""Submit the planned TrainJob with the Kubeflow SDK (pip install 'kubeflow==0.5.*')."""
 from kubeflow.common.types import KubernetesBackendConfig
-from kubeflow.trainer import CustomTrainerContainer, TrainerClient
+from kubeflow.trainer import BuiltinTrainer, CustomTrainerContainer, DataType, TorchTuneConfig, TrainerClient
 from kubeflow.trainer.options.common import Name
 from kubeflow.trainer.options.kubernetes import (
     ContainerPatch, JobSetSpecPatch, JobSetTemplatePatch, JobSpecPatch, JobTemplatePatch, Labels, PodSpecPatch,
@@ -249,12 +281,7 @@ from kubeflow.trainer.options.kubernetes import (
 def submit(client: TrainerClient) -> str:
     return client.train(
         runtime={runtime!r},
-        trainer=CustomTrainerContainer(
-            image={req.image!r},
-            num_nodes={req.nodes},
-            resources_per_node={sdk_resources!r},
-            env={env!r},
-        ),
+        trainer={trainer},
         options=[
         {opts},
         ],
@@ -273,7 +300,9 @@ def plan_kubeflow_training(req: PlanKubeflowTrainingRequest) -> KubeflowTraining
     """
     resolve_gpu(req.node.gpu, "node.gpu")
     runtime, stock = _choose_runtime(req)
-    gpus, best, rejected = _search(req)
+    tune = kubeflow_facts().runtimes().get(runtime) if stock else None
+    torchtune = tune is not None and tune.framework == "torchtune"
+    gpus, best, rejected = _search(req, torchtune)
     workers = _workers(req, gpus)
     params = _params(req.model)
     host, shm = _host_memory(req, gpus, best, workers, params)
@@ -283,8 +312,14 @@ def plan_kubeflow_training(req: PlanKubeflowTrainingRequest) -> KubeflowTraining
     env = _env(best, gpus, req)
     command = ["torchrun", req.script] if runtime != "deepspeed-distributed" else \
         ["mpirun", "--hostfile", "/etc/mpi/hostfile", "python", req.script, "--deepspeed"]
+    tune_args = None
+    if torchtune:
+        assert tune is not None
+        tune_args = {"dtype": "fp32" if req.precision == "fp32" else "bf16", "batch_size": best.layout.micro_batch_size}
+        command = list(kubeflow_facts().torchtune_entrypoint)
     volumes, mounts = _volumes(req, shm)
-    job = _trainjob(req, runtime, resources, env, command, volumes, mounts)
+    job = _trainjob(req, runtime, resources, env, command, volumes, mounts,
+                    [f"{k}={v}" for k, v in tune_args.items()] if tune_args else None)
     custom = None if stock else _custom_runtime(runtime, req)
     legacy = _pytorchjob(req, gpus, resources, env, command if command[0] == "torchrun" else ["torchrun", req.script],
                          volumes, mounts) if req.legacy_pytorchjob else None
@@ -310,12 +345,16 @@ def plan_kubeflow_training(req: PlanKubeflowTrainingRequest) -> KubeflowTraining
     if legacy is not None:
         caveats.append("The PyTorchJob is LEGACY (training-operator v1, superseded by Trainer v2): use it only on "
                        "clusters that still run the v1 operator.")
+    if torchtune:
+        caveats.append(f"{runtime} runs torchtune's full_finetune_distributed (FSDP) on the runtime's default dataset "
+                       "and model initializers; batch_size is the planner's micro-batch per GPU; the recipe config "
+                       "decides activation checkpointing (the plan assumes the layout's setting).")
     if req.framework == "deepspeed":
         caveats.append("deepspeed-distributed runs an MPI launcher (sshd on the nodes); resources apply to the node "
                        "replicas.")
     artifacts = KubeflowArtifacts(
         trainjob_yaml=to_yaml([job]), runtime_yaml=to_yaml([custom]) if custom else None,
-        sdk_python=_sdk_code(req, runtime, sdk_resources, env, command, volumes, mounts),
+        sdk_python=_sdk_code(req, runtime, sdk_resources, env, command, volumes, mounts, tune_args),
         pytorchjob_yaml=to_yaml([legacy]) if legacy else None)
     return KubeflowTrainingPlan(
         summary=summary, caveats=caveats, runtime=runtime, runtime_is_stock=stock, nodes=req.nodes,
