@@ -147,3 +147,12 @@ def test_plan_llm_serving_reads_common_names() -> None:
     with pytest.raises(PlanInputError) as err:  # encoders are not LLM presets
         plan_llm_serving(PlanLlmServingRequest.model_validate({"model": {"preset": "bert-base"}, "gpu": "H100"}))
     assert err.value.field == "model.preset"
+
+
+def test_plan_tf_training_reports_the_names() -> None:
+    from ml_expert_mcp.tools.training.tensorflow import PlanTFTrainingRequest, plan_tf_training
+
+    plan = plan_tf_training(PlanTFTrainingRequest(model=ModelSpec(preset="resnet50"),
+                                                  cluster=ClusterSpec(gpu="A100 80GB", gpus_per_node=8)))
+    assert any(c.startswith("cluster.gpu: 'A100 80GB' read as 'A100-SXM-80GB'") for c in plan.caveats)
+    assert any(c.startswith("model.preset: 'resnet50' read as 'resnet-50'") for c in plan.caveats)

@@ -6,6 +6,7 @@ import json
 
 from pydantic import Field
 
+from ml_expert_mcp.tools.common.aliases import alias_notes
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
 from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
@@ -122,7 +123,10 @@ def plan_tf_training(req: PlanTFTrainingRequest) -> TFTrainingPlan:
     code = tf_training_code(strategy, micro, accum, gb, lr_expr, policy, req.training.optimizer, cache, shuffle)
     if multi and not tf_config:
         code = tf_config_code + "\n" + code
-    caveats = []
+    caveats = alias_notes(("cluster.gpu", req.cluster.gpu, gpu.id), ("model.preset", req.model.preset, ctx.arch.name))
+    if gpu.generation in ("cdna3", "cdna4"):
+        caveats.append(f"{gpu.id}: TensorFlow needs AMD's ROCm build (rocm/tensorflow images), not the CUDA wheel; "
+                       "check one exists for your TensorFlow version")
     if multi:
         caveats.append(KERAS_MWMS_ISSUE)
     if not best:
