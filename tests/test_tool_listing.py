@@ -20,7 +20,12 @@ TOOL_CHARS = {
     "plan_tf_serving": 6_400, "verify_tf_serving": 2_100, "plan_sagemaker_job": 12_800,
     "plan_sagemaker_endpoint": 7_300, "design_mlflow_platform": 6_000, "verify_mlflow_server": 1_900,
 }
-NEW_TOOL_CHARS = 4_500
+# issue 17: training.finetuning (method, rank, targets, base quantization, levers), training.moe and
+# layout.expert_parallel / expert_tensor_parallel cost ~2,300-2,600 characters in every tool taking TrainingSpec
+# (plan_pytorch_training also returns the fine-tuning artifacts).
+for _name, _extra in (("estimate_training_memory", 2_600), ("select_distribution_strategy", 2_300),
+                      ("plan_pytorch_training", 2_700), ("plan_tf_training", 2_300), ("plan_sagemaker_job", 2_300)):
+    TOOL_CHARS[_name] += _extra
 
 
 def _wire_size(result: object) -> int:
