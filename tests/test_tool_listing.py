@@ -19,6 +19,10 @@ TOOL_CHARS = {
     "select_distribution_strategy": 6_100, "plan_pytorch_training": 6_400, "plan_tf_training": 7_000,
     "plan_tf_serving": 6_400, "verify_tf_serving": 2_100, "plan_sagemaker_job": 12_800,
     "plan_sagemaker_endpoint": 7_300, "design_mlflow_platform": 6_000, "verify_mlflow_server": 1_900,
+    # the training planner's ModelSpec (1.8k) that sizes the job, plus node shape, Kueue and volume names:
+    "plan_kubeflow_training": 7_000,
+    # ModelSpec again (sizing the training step), data and blessing gates, triggers, AWS role/region/prefix:
+    "design_ml_pipeline": 6_700,
 }
 # issue 17: training.finetuning (method, rank, targets, base quantization, levers), training.moe and
 # layout.expert_parallel / expert_tensor_parallel cost ~2,300-2,600 characters in every tool taking TrainingSpec
