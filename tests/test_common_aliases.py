@@ -49,7 +49,8 @@ def test_model_names_resolve(typed: str, expected: str) -> None:
     ("gpu", "V100", "replica.gpu", {"V100-SXM2-16GB", "V100-SXM2-32GB"}),
     ("gpu", "TPU v5", "node.gpu", {"TPU-v5e", "TPU-v5p"}),
     ("model", "llama-70b", "model.preset", {"llama-2-70b", "llama-3.1-70b", "llama-3.3-70b"}),
-    ("model", "qwen3", "model.preset", {"qwen3-8b", "qwen3-32b", "qwen3-30b-a3b", "qwen3-235b-a22b"}),
+    ("model", "qwen3", "model.preset", {"qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen3-14b",
+                                               "qwen3-32b", "qwen3-30b-a3b", "qwen3-235b-a22b"}),
     ("model", "bert", "model.preset", {"bert-base", "bert-large"}),
 ])
 def test_ambiguous_names_error_listing_candidates(kind: str, typed: str, field: str, candidates: set[str]) -> None:

@@ -18,6 +18,10 @@ PUBLISHED = [
     ("qwen3-235b-a22b", 235e9, 22e9, 0.03),     # 235B total, 22B activated
     ("qwen3-8b", 8.2e9, None, 0.02),            # 8.2B
     ("qwen3-32b", 32.8e9, None, 0.02),          # 32.8B
+    ("qwen3-0.6b", 0.6e9, None, 0.02),          # Qwen3 cards: 0.6B, 1.7B, 4.0B, 14.8B
+    ("qwen3-1.7b", 1.7e9, None, 0.02),
+    ("qwen3-4b", 4.0e9, None, 0.02),
+    ("qwen3-14b", 14.8e9, None, 0.02),
     ("mixtral-8x7b", 46.7e9, 12.9e9, 0.02),     # Mixtral paper: 47B total, 13B active
     ("mixtral-8x22b", 141e9, 39e9, 0.02),       # 141B total, 39B active
     ("deepseek-v3", 671e9, 37e9, 0.03),         # DeepSeek-V3 report: 671B total, 37B activated
