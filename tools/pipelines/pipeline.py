@@ -129,6 +129,8 @@ def design_ml_pipeline(req: DesignMlPipelineRequest) -> MlPipelinePlan:
         "TFX: ExampleValidator records anomalies but does not stop the run by itself; the Evaluator's blessing does "
         "gate the Pusher. The TFX code is not executed here (see tfx_status).",
         "The GitHub workflow passes every input through env; KFP_HOST is a repository variable.",
+        f"deploy-model writes the rollout request for {req.serving_target}; applying it is the CD job's step "
+        "(size the serving side with plan_tf_serving, plan_llm_serving or plan_sagemaker_endpoint).",
     ]
     if req.model is not None and resources["gpus"]:
         caveats.append("A KFP task is one pod: the training step runs on one node; for more nodes submit the "
