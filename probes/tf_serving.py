@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
-import httpx
-
-from ml_expert_mcp.probes.http_json import get_json
+from ml_expert_mcp.probes.http_json import Deadline, client, get_json
 from ml_expert_mcp.probes.targets import check_target
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.serving.check import TFServingVerification, VerifyTFServingRequest, compare
@@ -20,22 +19,23 @@ async def verify_tf_serving(req: VerifyTFServingRequest) -> TFServingVerificatio
     a plan. Contacts the given URL.
     """
     # GET /v1/models/NAME, /v1/models/NAME/labels/LABEL for each planned label, and /v1/models/NAME/metadata.
-    await check_target(req.base_url, "base_url")
-    base = f"{req.base_url.rstrip('/')}/v1/models/{quote(req.model_name, safe='')}"
+    target = await check_target(req.base_url, "base_url")
+    base = f"/v1/models/{quote(req.model_name, safe='')}"
     errors: list[str] = []
-    async with httpx.AsyncClient(timeout=req.timeout_s, follow_redirects=False) as client:
-        status, err, _ = await get_json(client, base)
+    deadline = Deadline(req.timeout_s)
+    async with client(req.timeout_s) as http:
+        status, err, _ = await get_json(http, target, base, deadline)
         if err:
             errors.append(err)
-        labels: dict[str, dict | None] = {}
+        labels: dict[str, Any] = {}
         metadata = None
         if status is not None:
             for v in req.expected_versions:
                 if v.label:
-                    labels[v.label], err, _ = await get_json(client, f"{base}/labels/{v.label}")
+                    labels[v.label], err, _ = await get_json(http, target, f"{base}/labels/{v.label}", deadline)
                     if err:
                         errors.append(err)
-            metadata, err, _ = await get_json(client, f"{base}/metadata")
+            metadata, err, _ = await get_json(http, target, f"{base}/metadata", deadline)
             if err:
                 errors.append(err)
     return compare(req, status if isinstance(status, dict) else None, labels,

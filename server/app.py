@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from mcp.server.mcpserver import MCPServer
 from mcp.types import EmptyResult, SetLevelRequestParams
 from starlette.requests import Request
@@ -50,8 +48,6 @@ def build_server(cache_size: int = CACHE_SIZE) -> MCPServer:
 
 
 async def _set_log_level(_: object, params: SetLevelRequestParams) -> EmptyResult:
-    level = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}.get(
-        params.level, logging.ERROR)
-    for name in ("mcp", "server", "tools"):
-        logging.getLogger(name).setLevel(level)
+    """Accepted and ignored: the server sends no log notifications, and the process's own log level is the
+    operator's, not one client's (a client setting `debug` changed logging for every client)."""
     return EmptyResult()

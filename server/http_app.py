@@ -5,6 +5,11 @@
 - Binding to anything but loopback requires a bearer token (ML_EXPERT_TOKEN or --token-file); the server refuses
   to start without one. The token is compared in constant time; a missing or wrong one gets 401.
 - Request bodies are capped (413); /healthz answers without auth and says only that the process is up.
+- Stateless: every POST is served on its own (`stateless_http`, JSON responses), so no session table exists for
+  `initialize` floods to fill; the tools keep no per-client state anyway.
+- Connections: request headers within a time limit, a cap on connections overall and per client address, bounded
+  header size and rate-limited warnings (server.http_guard). Exposed deployments still belong behind a reverse
+  proxy (README: "Exposing the HTTP server").
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ml_expert_mcp.server.http_guard import ConnectionLimits
 
 TOKEN_ENV = "ML_EXPERT_TOKEN"
 MIN_TOKEN_CHARS = 24
@@ -61,6 +68,7 @@ class HttpOptions:
     allowed_origins: tuple[str, ...] = ()
     max_body_bytes: int = MAX_BODY_BYTES
     open_paths: frozenset[str] = field(default=OPEN_PATHS)
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     def security(self) -> TransportSecuritySettings:
         hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *self.allowed_hosts]
@@ -105,7 +113,8 @@ def build_http_app(options: HttpOptions) -> ASGIApp:
 
     check_exposure(options)
     app: ASGIApp = build_server().streamable_http_app(
-        max_request_body_size=options.max_body_bytes, transport_security=options.security(), host=options.host)
+        max_request_body_size=options.max_body_bytes, transport_security=options.security(), host=options.host,
+        stateless_http=True, json_response=True)
     if options.token is not None:
         app = BearerTokenMiddleware(app, options.token, options.open_paths)
     return app
@@ -114,5 +123,11 @@ def build_http_app(options: HttpOptions) -> ASGIApp:
 def serve_http(options: HttpOptions) -> None:
     import uvicorn
 
-    uvicorn.run(build_http_app(options), host=options.host, port=options.port, log_level="warning",
-                lifespan="on")
+    from ml_expert_mcp.server.http_guard import install_log_rate_limits, raise_open_file_limit, uvicorn_settings
+
+    app = build_http_app(options)
+    raise_open_file_limit()
+    config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", lifespan="on",
+                            **uvicorn_settings(options.limits))
+    install_log_rate_limits()  # after uvicorn.Config, which configures its loggers
+    uvicorn.Server(config).run()

@@ -21,10 +21,11 @@ IMAGE_TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 KUBERNETES_VERSION = "1.34.0"  # the schema version the tests validate against
 
 
-def dns_name(text: str, suffix: str = "") -> str:
-    """A DNS-1123 label made from free text (lower case, other characters to '-'), with an optional suffix."""
+def dns_name(text: str, suffix: str = "", reserve: int = 0) -> str:
+    """A DNS-1123 label made from free text (lower case, other characters to '-'), with an optional suffix; `reserve`
+    keeps room for suffixes the caller appends later (e.g. "-config")."""
     base = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "app"
-    room = 63 - len(suffix)
+    room = 63 - len(suffix) - reserve
     return (base[:room].rstrip("-") or "app") + suffix
 
 
@@ -63,7 +64,8 @@ _Dumper.add_representer(str, _str)
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:
-    return str(yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1_000_000,
+    """YAML documents; container command, args and env values with `$` escaped (see the module docstring)."""
+    return str(yaml.dump_all([literal_expansions(d) for d in documents], Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1_000_000,
                          allow_unicode=True))
 
 

@@ -12,8 +12,8 @@ import posixpath
 from typing import Any
 
 from ml_expert_mcp.tools.common import compose, k8s
-from ml_expert_mcp.tools.common.compose import Interpolation
 from ml_expert_mcp.tools.common.aws import require_valid
+from ml_expert_mcp.tools.common.compose import Interpolation
 from ml_expert_mcp.tools.mlops.inputs import DesignMLflowRequest
 from ml_expert_mcp.tools.mlops.plans import EnvVar, MonitoringPlan, ServingSnippet
 
@@ -34,7 +34,7 @@ METRICS = ["mlflow_http_request_total", "mlflow_http_request_duration_seconds", 
 def auth_ini(database_uri: str) -> str:
     return ("[mlflow]\n"
             "default_permission = READ\n"
-            f"database_uri = {database_uri}\n"
+            f"database_uri = {database_uri.replace('%', '%%')}\n"  # ConfigParser's interpolation
             "admin_username = admin\n"
             "# the admin password comes from MLFLOW_AUTH_ADMIN_PASSWORD at first start; none is stored here\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")

@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from ml_expert_mcp.tools.common.bounded import ShortStr
 from ml_expert_mcp.tools.common.k8s import DNS_LABEL_PATTERN
 from ml_expert_mcp.tools.common.models import StrictModel
 
@@ -17,6 +16,11 @@ Target = Literal["kubernetes_kserve", "sagemaker", "batch"]
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 GITHUB_HANDLE_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9_.-]{1,39})?$"
 HOST_PATTERN = r"^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$"
+# A browser origin: scheme://host[:port] (host may start with MLflow's *. wildcard), or an IPv6 literal. No path,
+# no comma (the list is joined with commas), no `$` (compose and Kubernetes would expand it).
+ORIGIN_PATTERN = r"^https?://((\*\.)?[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]{2,45}\])(:(\d{1,5}|\*))?$"
+ENDPOINT_PATTERN = r"^https?://([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:\d{1,5})?(/[A-Za-z0-9._~/-]{0,256})?$"
+PATH_PATTERN = r"^[^\s;&|`$<>%?#]{1,256}$"  # no shell, interpolation, URL (? #) or ConfigParser (%) specials
 
 
 class DatabaseSpec(StrictModel):
@@ -55,14 +59,15 @@ class DesignMLflowRequest(StrictModel):
     artifact_store: ArtifactStore = Field(default="s3", description="Where artifacts live (platform local: local).")
     artifact_uri: str | None = Field(default=None, max_length=1024,
                                      description="s3://bucket/prefix, gs://bucket/prefix, wasbs://container@account.blob.core.windows.net/prefix or a path.")
-    s3_endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=512,
+    s3_endpoint_url: str | None = Field(default=None, pattern=ENDPOINT_PATTERN, max_length=512,
                                         description="S3-compatible endpoint (MinIO, Ceph); omit for AWS S3.")
     database: DatabaseSpec = Field(default_factory=DatabaseSpec, description="Database host, port, names and user.")
     auth: bool = Field(default=True, description="Basic auth (--app-name basic-auth).")
     hostname: str | None = Field(max_length=256, default=None, pattern=HOST_PATTERN, description="Public host name users reach the server by.")
-    cors_origins: list[ShortStr] = Field(default_factory=list, max_length=10, description="Origins allowed to call the API from browsers.")
+    cors_origins: list[Annotated[str, Field(max_length=300, pattern=ORIGIN_PATTERN)]] = Field(
+        default_factory=list, max_length=10, description="Browser origins (scheme://host[:port]) allowed to call the API.")
     port: int = Field(default=5000, ge=1, le=65535, description="Server port.")
-    data_dir: str = Field(max_length=256, default="./mlflow-data", pattern=r"^[^\s;&|`$<>]{1,512}$", description="Local platform: directory for SQLite and artifacts.")
+    data_dir: str = Field(max_length=256, default="./mlflow-data", pattern=PATH_PATTERN, description="Local platform: directory for SQLite and artifacts.")
     model_name: str = Field(max_length=256, default="model", pattern=MODEL_NAME_PATTERN, description="Registered model the workflow promotes.")
     approval: Approval = Field(default_factory=Approval, description="Approvers and promotion gates.")
     deployment_targets: list[Target] = Field(default_factory=list, max_length=3, description="Where models are served from.")

@@ -56,7 +56,7 @@ URI_PATTERNS = {
     "s3": r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?$",
     "gcs": r"^gs://[a-z0-9][a-z0-9._\-]{1,220}[a-z0-9](/\S*)?$",
     "azure_blob": r"^wasbs://[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?@[a-z0-9]{3,24}\.blob\.core\.windows\.net(/\S*)?$",
-    "local": r"^[^\s:;&|`$<>]{1,1024}$",
+    "local": r"^[^\s:;&|`$<>%?#]{1,1024}$",
 }
 AUTH_INI_DIR = {"local": None, "vm": "/etc/mlflow"}
 PROMETHEUS_DIR = "/tmp/mlflow-prometheus"
@@ -81,7 +81,7 @@ def _check(req: DesignMLflowRequest) -> str:
                                  f"{ {'s3': 's3://bucket/mlflow', 'gcs': 'gs://bucket/mlflow', 'azure_blob': 'wasbs://c@acct.blob.core.windows.net/mlflow'}[req.artifact_store]})")
     else:
         uri = req.artifact_uri
-    if not re.match(URI_PATTERNS[req.artifact_store], uri):
+    if not re.fullmatch(URI_PATTERNS[req.artifact_store], uri):
         raise PlanInputError("artifact_uri", f"{uri[:80]!r} is not a {req.artifact_store} location; accepted: "
                              "s3://bucket/prefix, gs://bucket/prefix, "
                              "wasbs://container@account.blob.core.windows.net/prefix, or a local path")

@@ -36,10 +36,10 @@ class AwsPlacement(StrictModel):
         if not self.subnets or not self.security_group_ids:
             raise PlanInputError("aws.subnets", "give both subnets and security_group_ids for a VPC, or neither")
         for s in self.subnets:
-            if not re.match(SUBNET_PATTERN, s):
+            if not re.fullmatch(SUBNET_PATTERN, s):
                 raise PlanInputError("aws.subnets", f"{s!r} is not a subnet id (subnet-<hex>)")
         for g in self.security_group_ids:
-            if not re.match(SECURITY_GROUP_PATTERN, g):
+            if not re.fullmatch(SECURITY_GROUP_PATTERN, g):
                 raise PlanInputError("aws.security_group_ids", f"{g!r} is not a security group id (sg-<hex>)")
         return {"SecurityGroupIds": list(self.security_group_ids), "Subnets": list(self.subnets)}
 
