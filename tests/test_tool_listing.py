@@ -30,6 +30,7 @@ TOOL_CHARS = {
 for _name, _extra in (("estimate_training_memory", 2_600), ("select_distribution_strategy", 2_300),
                       ("plan_pytorch_training", 2_700), ("plan_tf_training", 2_300), ("plan_sagemaker_job", 2_300)):
     TOOL_CHARS[_name] += _extra
+NEW_TOOL_CHARS = 4_500
 
 
 def _wire_size(result: object) -> int:
