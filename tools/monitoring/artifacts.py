@@ -101,7 +101,7 @@ def sagemaker_requests(req: DesignMonitoringRequest, window: WindowPlan,
                              + ", ".join(sorted(facts().image_accounts)))
     image = f"{facts().image_accounts[sm.region]}.dkr.ecr.{sm.region}.amazonaws.com/sagemaker-model-monitor-analyzer"
     base = sm.s3_uri.rstrip("/")
-    resources_ = {"ClusterConfig": {"InstanceCount": 1, "InstanceType": sm.instance_type, "VolumeSizeInGB": 20}}
+    resources_ = {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 20}}
     expression, step = _schedule(window.window_hours)
     name = req.model_name
     out: dict[str, Any] = {}
