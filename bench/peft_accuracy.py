@@ -85,7 +85,8 @@ def predict(row: dict[str, str]) -> Scored:
     )
     alloc = fm.terms.peak_allocated / GIB
     reserved = alloc * FRAGMENTATION
-    device = reserved + CUDA_CONTEXT_GIB + (NCCL_BUFFERS_GIB if gpus > 1 else 0.0)
+    # DeepSpeed (zero_stage given) initialises NCCL even on one GPU (deepspeed.init_distributed)
+    device = reserved + CUDA_CONTEXT_GIB + (NCCL_BUFFERS_GIB if gpus > 1 or int(row["zero_stage"] or 0) else 0.0)
     kind = row["measure"]
     ours = {"allocated": alloc, "active": alloc, "reserved": reserved, "device": device}[kind]
     measured = None

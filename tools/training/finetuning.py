@@ -263,6 +263,11 @@ def finetune_memory(
     start_backward = weights_all + opt + persistent_grads + activations + dequant + max(logits, logits_kept + recompute)
     end_backward = weights_all + opt + grads + logits_kept + dequant
     step = weights_all + opt + grads
+    if ft.stack in ("hf_peft", "litgpt") and optimizer == "adamw" and not ft.optimizer_in_backward:
+        # transformers' default optim "adamw_torch" and LitGPT's torch.optim.AdamW run the foreach kernels: the step
+        # allocates one temporary per parameter (the sqrt(v) + eps denominator) in the parameter's dtype
+        # (torchtune configs set fused=True: no temporary)
+        step += grads if not zero_stage else grads / shard
     phases = {"start_of_backward": start_backward, "end_of_backward": end_backward, "optimizer_step": step}
     if ft.stack == "litgpt" and fmt != "none" and zero_stage < 3:
         # Fabric init_module(empty_init=False) on one device materialises the 16-bit weights before bitsandbytes
@@ -322,9 +327,11 @@ def activation_bytes_per_token_layer_ft(
     total += (2 if ft.compile else 3) * act * f if arch.gated else 2 * act * f  # gate, silu(gate), up
     if saves_all_inputs or "down" in roles:
         total += act * f
-    if drop:  # each adapted module applies its own dropout to its input: dropped copy + 1-byte mask
+    if drop:  # each adapted module applies its own dropout to its input: dropped copy + 1-byte mask; PEFT casts
+        # the input to the adapter's dtype first (fp32 adapters: a 4-byte copy)
         in_dim = {"q": h, "k": h, "v": h, "o": q, "gate": h, "up": h, "down": f}
-        total += sum((act + 1) * in_dim[g[0]] for g in groups)
+        copy = 4 if ft.stack == "hf_peft" else act
+        total += sum((copy + 1) * in_dim[g[0]] for g in groups)
     return total
 
 
