@@ -202,6 +202,8 @@ def design_feature_store(req: DesignFeatureStoreRequest) -> FeatureStoreDesign:
         f"Materialization time assumes {engine:g} rows/s per process "
         f"({cite(facts().materialize_rows_per_s_source)}); past that, use a distributed engine.",
         "Bigtable, Datastore, Cassandra and other Feast online stores are not compared.",
+        f"Redis/PostgreSQL node counts assume {NODE_MEMORY_GIB:g} GiB usable per node and half the published "
+        "throughput per node; scale them to the node type you buy.",
         "Feast 0.67's file (dask) offline store drops a label row from get_historical_features when one of its "
         "views has only values past the TTL (the DuckDB store returns nulls): count rows in and out when training "
         "from the local profile.",
