@@ -38,7 +38,7 @@ def test_70b_on_64_h100_rejects_ddp_and_fits_something() -> None:
     assert best.device_total_gib <= 79.18
     assert best.layout.data_parallel * best.layout.tensor_parallel * best.layout.pipeline_parallel * best.layout.context_parallel == 64
     assert "torchrun --nnodes=8 --nproc-per-node=8" in plan.launch.command
-    compile(plan.launch.config, "fsdp_config.py", "exec")  # the emitted code is valid Python
+    compile(plan.launch.code, "train.py", "exec")  # the emitted code is valid Python
     # 70B x 16 bytes of states cannot fit on one 80 GB GPU unsharded: 1,129 GB
     assert plan.ranked[0].layout.zero_stage > 0 or plan.ranked[0].layout.tensor_parallel > 1
 
@@ -76,7 +76,7 @@ def test_deepspeed_config_is_consistent_json() -> None:
 
 @pytest.mark.parametrize(("layout", "field"), [
     (Layout(data_parallel=2, tensor_parallel=3), "layout.tensor_parallel"),
-    (Layout(data_parallel=1, pipeline_parallel=3, tensor_parallel=2), "layout.pipeline_parallel"),
+    (Layout(data_parallel=1, pipeline_parallel=3, tensor_parallel=2, virtual_pipeline_stages=2), "layout.virtual_pipeline_stages"),
     (Layout(data_parallel=16), "layout"),
 ])
 def test_bad_layouts_name_the_field(layout: Layout, field: str) -> None:

@@ -9,6 +9,7 @@ from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Layout, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.model_arch import Architecture, resolve_model
+from ml_expert_mcp.tools.training.pipeline import interleave_ok, stage_split
 from ml_expert_mcp.tools.training.step_time import PCIE_GBPS
 
 DEFAULT_BATCH_TOKENS = 4 * 1024 * 1024  # 4M tokens per step: Llama 2 pre-training batch (Touvron et al. 2023)
@@ -65,9 +66,16 @@ def check_layout(ctx: TrainingContext, layout: Layout, field: str = "layout") ->
                 f"{field}.tensor_parallel",
                 f"{layout.tensor_parallel} must divide num_attention_heads ({a.heads}) and num_key_value_heads "
                 f"({a.kv_heads}); accepted: {', '.join(str(t) for t in tensor_parallel_options(a, 64))}")
-        if a.layers % layout.pipeline_parallel:
+        if stage_split(a.layers, layout.pipeline_parallel) is None:
             raise PlanInputError(f"{field}.pipeline_parallel",
-                                 f"{layout.pipeline_parallel} must divide num_hidden_layers ({a.layers})")
+                                 f"{layout.pipeline_parallel} stages cannot each hold a layer of {a.layers} "
+                                 f"(first/last stages may hold fewer; accepted: 1 to {a.layers})")
+        v = layout.virtual_pipeline_stages
+        if v > 1 and not interleave_ok(a.layers, layout.pipeline_parallel, v, layout.gradient_accumulation_steps):
+            raise PlanInputError(f"{field}.virtual_pipeline_stages",
+                                 f"interleaving {v} chunks needs pipeline_parallel > 1, pipeline_parallel x {v} dividing "
+                                 f"num_hidden_layers ({a.layers}) and gradient_accumulation_steps a multiple of "
+                                 f"pipeline_parallel ({layout.pipeline_parallel})")
         if ctx.training.sequence_length % layout.context_parallel:
             raise PlanInputError(f"{field}.context_parallel",
                                  f"{layout.context_parallel} must divide sequence_length ({ctx.training.sequence_length})")

@@ -8,10 +8,12 @@ from ml_expert_mcp.tools.common.aliases import alias_notes
 from ml_expert_mcp.tools.common.models import StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.training.context import build_context, check_layout
-from ml_expert_mcp.tools.training.evaluation import evaluate, gib
+from ml_expert_mcp.tools.training.evaluation import evaluate, fit_limit_gib, gib
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.memory import CUDA_CONTEXT_GIB, FRAGMENTATION, NCCL_BUFFERS_GIB
+from ml_expert_mcp.tools.training.moe import check_expert_layout
 from ml_expert_mcp.tools.training.plans import MemoryEstimate, MemoryTerm
+from ml_expert_mcp.tools.training.specialisations import describe
 
 
 class EstimateTrainingMemoryRequest(StrictModel):
@@ -36,14 +38,19 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
     if lay.micro_batch_size == 1 and req.training.micro_batch_size:
         lay = lay.model_copy(update={"micro_batch_size": req.training.micro_batch_size})
     check_layout(ctx, lay)
-    ckpt = lay.activation_checkpointing or req.training.activation_checkpointing
+    check_expert_layout(ctx.arch, lay.expert_parallel, lay.expert_tensor_parallel, lay.tensor_parallel,
+                        lay.context_parallel, lay.data_parallel)
+    ckpt = lay.activation_checkpointing or req.training.activation_checkpointing or "none"
     result = evaluate(
         ctx, dp=lay.data_parallel, tp=lay.tensor_parallel, pp=lay.pipeline_parallel, cp=lay.context_parallel,
         sp=lay.sequence_parallel, zero=lay.zero_stage, hybrid=lay.hybrid_shard, offload=lay.cpu_offload,
         micro_batch=lay.micro_batch_size, accumulation=lay.gradient_accumulation_steps, checkpointing=ckpt,
-        megatron_style=megatron_style(req.framework), with_time=False,
+        megatron_style=megatron_style(req.framework), with_time=True, ep=lay.expert_parallel,
+        etp=lay.expert_tensor_parallel, virtual=lay.virtual_pipeline_stages,
     )
     m = result.memory
+    st = result.step
+    seq = ctx.training.sequence_length if ctx.arch.is_transformer else 1
     world = ctx.num_gpus
     terms = [
         MemoryTerm(name="weights", gib=gib(m.weights), basis="params/(tp*pp) x bytes, /dp under ZeRO-3 (ZeRO paper 3.1)"),
@@ -59,21 +66,31 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
     if world > 1:
         terms.append(MemoryTerm(name="nccl_buffers", gib=NCCL_BUFFERS_GIB, basis="NCCL communicator buffers"))
     usable = ctx.gpu.usable_memory_gib
-    headroom = round(usable - result.device_gib, 3)
+    headroom = round(fit_limit_gib(ctx) - result.device_gib, 3)
     fixes: list[str] = []
     if not result.fits:
         fixes = _what_would_fit(req, ckpt)
     assumptions = [
         "peak = max(start of backward, end of backward, optimizer step); gradients set to None between steps",
         "fused AdamW (no step temporaries); DDP gradient_as_bucket_view=True (no duplicate gradient buckets)",
-        "1F1B pipeline schedule: first stage holds min(pp, micro-batches) micro-batches of activations",
-        "MoE experts replicated per data-parallel rank (no expert parallelism)",
+        "1F1B pipeline schedule: stage i holds min(pp - i, micro-batches) micro-batches of activations; "
+        "interleaved: the first stage holds L(1 + (pp-1)/(pp v)) layers' worth (Korthikanti 2022 sec. 4.2.3)",
+        f"fits = device total <= usable x (1 - {ctx.cluster.memory_headroom:g} headroom) = {fit_limit_gib(ctx):.1f} GiB "
+        "(cluster.memory_headroom)",
+        "step time, throughput and MFU: the same model select_distribution_strategy ranks by",
     ]
     assumptions += alias_notes(("cluster.gpu", req.cluster.gpu, ctx.gpu.id), ("model.preset", req.model.preset, ctx.arch.name))
+    assumptions += describe(ctx, dp=lay.data_parallel, zero=lay.zero_stage, offload=lay.cpu_offload,
+                            micro_batch=lay.micro_batch_size, accumulation=lay.gradient_accumulation_steps,
+                            checkpointing=ckpt, ep=lay.expert_parallel, etp=lay.expert_tensor_parallel)
     return MemoryEstimate(
         gpu=ctx.gpu.id, breakdown=terms, peak_phase=m.peak_phase, peak_allocated_gib=gib(m.peak_allocated),
         peak_reserved_gib=gib(m.peak_reserved), device_total_gib=round(result.device_gib, 3), usable_gib=usable,
         fits=result.fits, headroom_gib=headroom, to_make_it_fit=fixes, assumptions=assumptions,
+        memory_headroom=ctx.cluster.memory_headroom,
+        global_batch_size=lay.data_parallel * lay.micro_batch_size * lay.gradient_accumulation_steps,
+        step_time_s=round(st.step_s, 4) if st else None, tokens_per_s=round(st.tokens_per_s, 1) if st else None,
+        samples_per_s=round(st.tokens_per_s / seq, 2) if st else None, mfu=round(st.mfu, 4) if st else None,
     )
 
 
@@ -100,6 +117,6 @@ def _what_would_fit(req: EstimateTrainingMemoryRequest, ckpt: str) -> list[str]:
         except ValueError:
             continue
     if not out:
-        out.append("more GPUs (shard with ZeRO-3 / tensor or pipeline parallelism) or a GPU with more memory; "
-                   "call select_distribution_strategy to search every layout")
+        out.append("no single change to this layout fits (full checkpointing, half the micro-batch, ZeRO-3, "
+                   "offload tried); select_distribution_strategy searches every layout and cluster size")
     return out

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from ml_expert_mcp.tools.training.context import TrainingContext
 from ml_expert_mcp.tools.training.memory import GIB, MemoryTerms, device_total_gib, estimate_memory
+from ml_expert_mcp.tools.training.pipeline import stage_split
+from ml_expert_mcp.tools.training.specialisations import adjust_memory, adjust_step, best_expert_layout, memory_arch
 from ml_expert_mcp.tools.training.step_time import StepTime, predict_step_time
 
 
@@ -15,6 +17,8 @@ class LayoutResult:
     device_gib: float
     fits: bool
     step: StepTime | None
+    ep: int = 1  # MoE expert parallel / expert tensor parallel of this evaluation
+    etp: int = 1
 
 
 def shard_group(ctx: TrainingContext, dp: int, tp: int, cp: int, hybrid: bool) -> int:
@@ -41,29 +45,60 @@ def evaluate(
     checkpointing: str,
     megatron_style: bool,
     with_time: bool = True,
+    ep: int | None = 1,
+    etp: int = 1,
+    virtual: int = 1,
 ) -> LayoutResult:
+    if ep is None:  # MoE: search the expert layouts (EP x ETP) of this stage
+        return best_expert_layout(ctx.arch, tp, cp, dp, lambda e, et: evaluate(
+            ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, hybrid=hybrid, offload=offload, micro_batch=micro_batch,
+            accumulation=accumulation, checkpointing=checkpointing, megatron_style=megatron_style, with_time=with_time,
+            virtual=virtual, ep=e, etp=et))
     t = ctx.training
+    arch = ctx.arch
+    seq = t.sequence_length if arch.is_transformer else 1  # a CNN sample is one image, not a token sequence
     group = shard_group(ctx, dp, tp, cp, hybrid)
     mem = estimate_memory(
-        ctx.arch, precision=t.precision, optimizer=t.optimizer, seq=t.sequence_length, micro_batch=micro_batch,
+        memory_arch(ctx, tp, ep, etp), precision=t.precision, optimizer=t.optimizer, seq=seq, micro_batch=micro_batch,
         checkpointing=checkpointing, attention=t.attention, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero_stage=zero,
         shard_group=group, cpu_offload=offload, num_micro_batches=accumulation, megatron_style=megatron_style,
+        virtual_stages=virtual,
     )
+    mem = adjust_memory(ctx, mem, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, micro_batch=micro_batch,
+                        accumulation=accumulation, checkpointing=checkpointing, ep=ep, etp=etp)
     world = dp * tp * pp * cp
     device = device_total_gib(mem, world)
-    fits = device <= ctx.gpu.usable_memory_gib
+    fits = device <= fit_limit_gib(ctx)
     step = None
     if with_time:
-        params_per_gpu = ctx.arch.total_params / (tp * pp)
+        split = stage_split(arch.layers, pp) if arch.is_transformer else None
+        if split is not None:
+            first, middle, last = split
+            per_layer = arch.model_flops_per_token(seq) - 6.0 * arch.vocab * arch.hidden * (0 if arch.family == "vit" else 1)
+            per_layer = max(per_layer, 1.0) / arch.layers
+            head = arch.model_flops_per_token(seq) - per_layer * arch.layers
+            slowest = max(first * per_layer, middle * per_layer, last * per_layer + head)
+            imbalance = slowest * pp / (per_layer * arch.layers + head)
+        else:
+            imbalance = 1.0
+        params_per_gpu = arch.total_params / (tp * pp)
         grad_bytes = 2 if megatron_style or t.precision in ("bf16", "fp8") else 4
         step = predict_step_time(
-            ctx.arch, ctx.gpu, precision=t.precision, seq=t.sequence_length, micro_batch=micro_batch,
+            arch, ctx.gpu, precision=t.precision, seq=seq, micro_batch=micro_batch,
             num_micro_batches=accumulation, checkpointing=checkpointing, dp=dp, tp=tp, pp=pp, cp=cp,
             zero_stage=zero, cpu_offload=offload, gpus_per_node=ctx.cluster.gpus_per_node,
             intra_gbps=ctx.intra_gbps, inter_gbps=ctx.inter_gbps, params_per_gpu=params_per_gpu,
-            grad_bytes=grad_bytes,
+            grad_bytes=grad_bytes, interleave=virtual, shard_group=group, fsdp_style=not megatron_style,
+            pipeline_imbalance=max(1.0, imbalance),
         )
-    return LayoutResult(mem, device, fits, step)
+    step = adjust_step(ctx, step, tp=tp, pp=pp, cp=cp, micro_batch=micro_batch, accumulation=accumulation,
+                       checkpointing=checkpointing, ep=ep, etp=etp, virtual=virtual)
+    return LayoutResult(mem, device, fits, step, ep, etp)
+
+
+def fit_limit_gib(ctx: TrainingContext) -> float:
+    """Device memory a layout may use: usable memory less the stated headroom (ClusterSpec.memory_headroom)."""
+    return ctx.gpu.usable_memory_gib * (1.0 - ctx.cluster.memory_headroom)
 
 
 def gib(x: float) -> float:

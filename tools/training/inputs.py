@@ -45,7 +45,7 @@ class TrainingSpec(StrictModel):
     sequence_length: int = Field(default=2048, ge=1, le=1_048_576, description="Tokens per sample (images: patches).")
     micro_batch_size: int | None = Field(default=None, ge=1, le=4096, description="Samples per GPU per forward pass; omit to let the planner choose.")
     global_batch_size: int | None = Field(default=None, ge=1, le=16_777_216, description="Samples per optimizer step across all GPUs.")
-    activation_checkpointing: Checkpointing = Field(default="none", description="none, selective (attention core recomputed), full (per layer).")
+    activation_checkpointing: Checkpointing | None = Field(default=None, description="none, selective, full; omit to let the search choose.")
     attention: AttentionKernel = Field(default="sdpa", description="sdpa = flash/memory-efficient kernels; eager = materialised scores.")
     finetuning: FinetuningSpec | None = Field(default=None, description="Fine-tune a pretrained model (LoRA, QLoRA, DoRA, full); omit to train from scratch.")
     moe: MoeSpec | None = Field(default=None, description="MoE dispatch settings (MoE models only).")
@@ -58,6 +58,7 @@ class ClusterSpec(StrictModel):
     intra_node_gbps: float | None = Field(default=None, ge=0.01, le=10000, description="GPU-to-GPU bandwidth inside a node, GB/s one way; default from the GPU catalogue (PCIe if none).")
     inter_node_gbps: float = Field(default=50.0, ge=0.01, le=10000, description="Network bandwidth per GPU between nodes, GB/s (400 Gb/s NIC per GPU = 50).")
     cpu_cores_per_node: int = Field(default=96, ge=1, le=1024, description="CPU cores per node (DataLoader workers).")
+    memory_headroom: float = Field(default=0.06, ge=0.0, le=0.5, description="Share of GPU memory kept free.")
 
     @property
     def num_gpus(self) -> int:
@@ -69,7 +70,8 @@ class Layout(StrictModel):
 
     data_parallel: int = Field(default=1, ge=1, le=65536, description="Data-parallel degree.")
     tensor_parallel: int = Field(default=1, ge=1, le=64, description="Tensor-parallel degree (must divide attention heads).")
-    pipeline_parallel: int = Field(default=1, ge=1, le=512, description="Pipeline stages (must divide layers).")
+    pipeline_parallel: int = Field(default=1, ge=1, le=512, description="Pipeline stages (first/last may hold fewer layers).")
+    virtual_pipeline_stages: int = Field(default=1, ge=1, le=64, description="Interleaved 1F1B chunks per rank.")
     context_parallel: int = Field(default=1, ge=1, le=64, description="Context (sequence-dimension) parallel degree.")
     expert_parallel: int = Field(default=1, ge=1, le=1024, description="MoE: GPUs the routed experts are split over (must divide the experts).")
     expert_tensor_parallel: int = Field(default=1, ge=1, le=64, description="MoE: tensor-parallel slices of each expert.")
@@ -83,6 +85,7 @@ class Layout(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Layout:
-        if self.zero_stage == 3 and self.pipeline_parallel > 1:
-            raise ValueError("layout.zero_stage: ZeRO-3/FSDP full shard cannot combine with pipeline_parallel > 1; use 0-1")
+        if self.zero_stage >= 2 and self.pipeline_parallel > 1:
+            raise ValueError("layout.zero_stage: ZeRO-2/3 (FSDP) cannot combine with pipeline_parallel > 1 (DeepSpeed's "
+                             "pipeline engine refuses it); use 0-1")
         return self

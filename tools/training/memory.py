@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ml_expert_mcp.tools.training.model_arch import Architecture
+from ml_expert_mcp.tools.training.pipeline import first_stage_activation_layers, stage_split
 
 GIB = float(1 << 30)
 
@@ -114,6 +115,7 @@ def estimate_memory(
     cpu_offload: bool = False,
     num_micro_batches: int = 1,
     megatron_style: bool = False,
+    virtual_stages: int = 1,
 ) -> MemoryTerms:
     """Peak memory of the most loaded stage: max over start of backward, end of backward and optimizer step.
 
@@ -128,14 +130,42 @@ def estimate_memory(
     amp = precision.startswith("amp")
     tokens = micro_batch * seq / cp
 
+    if not arch.is_transformer or pp <= 1:
+        return _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp,
+                             zero_stage, shard, cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens,
+                             layers=arch.layers, act_layers=float(arch.layers), embedding=True, head=True, in_flight=1)
+    split = stage_split(arch.layers, pp)
+    first, middle, last = split if split is not None else (arch.layers / pp,) * 3
+    stages = [  # (layers, activation layer-equivalents held, embedding, head + loss, micro-batches in flight)
+        (first, first_stage_activation_layers(arch.layers, pp, virtual_stages, num_micro_batches, int(first)), True, False,
+         min(pp, max(num_micro_batches, 1))),
+        (last, float(last), False, True, 1),
+    ]
+    if pp > 2:
+        stages.append((middle, middle * min(pp - 1, max(num_micro_batches, 1)), False, False, min(pp - 1, max(num_micro_batches, 1))))
+    results = [
+        _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp, zero_stage, shard,
+                      cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, layers=n_layers,
+                      act_layers=act_layers, embedding=emb, head=head, in_flight=flight)
+        for n_layers, act_layers, emb, head, flight in stages
+    ]
+    return max(results, key=lambda r: r.peak_allocated)
+
+
+def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, micro_batch: int, checkpointing: str,
+                  attention: str, tp: int, cp: int, sp: bool, zero_stage: int, shard: int, cpu_offload: bool,
+                  num_micro_batches: int, amp: bool, wb: float, gb: float, act: float, res: float, ob: float,
+                  tokens: float, *, layers: float, act_layers: float, embedding: bool, head: bool,
+                  in_flight: int) -> MemoryTerms:
+    """One pipeline stage (the whole model when pp == 1): `layers` decoder layers, `act_layers` layer-activations
+    of one micro-batch held at the start of the backward, the embedding and/or head + loss when it holds them."""
     if arch.is_transformer:
-        layers_local = arch.layers / pp
         layer_params = arch.layer_params / tp
-        # first stage holds the embedding, last stage the head; one stage holds both when pp == 1
-        first = layers_local * layer_params + arch.embedding_params / tp
-        last = layers_local * layer_params + (arch.head_params or (arch.embedding_params if pp > 1 else 0)) / tp
-        params_local = max(first, last) + arch.hidden if pp > 1 else arch.total_params / tp
-        matmul_params = layers_local * layer_params + (arch.head_params / tp if pp == 1 else 0)
+        whole = embedding and head
+        params_local = layers * layer_params + (arch.embedding_params / tp if embedding else 0.0)
+        if head:
+            params_local += (arch.head_params or (0 if whole else arch.embedding_params)) / tp + arch.hidden
+        matmul_params = layers * layer_params + (arch.head_params / tp if head else 0.0)
     else:
         params_local = arch.opaque_params
         layer_params = params_local / 50.0
@@ -160,19 +190,19 @@ def estimate_memory(
     if zero_stage >= 2:
         sharding += layer_params * gb
 
-    in_flight = min(pp, max(num_micro_batches, 1)) if pp > 1 else 1
     recompute_attention = checkpointing == "selective"
     if arch.is_transformer:
         per_layer = activation_bytes_per_token_layer(arch, precision, tp, sp, attention, seq, recompute_attention)
         if checkpointing == "full":
-            stored = layers_local * res * arch.hidden / (tp if sp else 1)
+            stored = act_layers * res * arch.hidden / (tp if sp else 1)
             working = per_layer  # one layer recomputed at a time during backward
         else:
-            stored = layers_local * per_layer
+            stored = act_layers * per_layer
             working = 0.0
-        activations = tokens * stored * in_flight
-        logits_peak = _LOGITS_V[precision] * arch.vocab / tp * (tokens if arch.family != "vit" else micro_batch)
-        logits_kept = 2.0 * arch.vocab / tp * (tokens if arch.family != "vit" else micro_batch)
+        activations = tokens * stored
+        per_out = tokens if arch.family != "vit" else micro_batch
+        logits_peak = _LOGITS_V[precision] * arch.vocab / tp * per_out if head else 0.0
+        logits_kept = 2.0 * arch.vocab / tp * per_out if head else 0.0
         recompute_working = tokens * working
     else:
         scale = act / 4.0

@@ -8,6 +8,7 @@ from ml_expert_mcp.tools.common.aliases import alias_notes
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
 from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
+from ml_expert_mcp.tools.training.artifacts import loss_code, optimizer_code
 from ml_expert_mcp.tools.training.context import build_context, default_global_batch
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.peft_artifacts import FinetuningArtifacts, plan_artifacts
@@ -70,8 +71,16 @@ def plan_pytorch_training(req: PlanPyTorchTrainingRequest) -> PyTorchTrainingPla
         precision, note = "amp_bf16", f"{gpu.id} has bf16 tensor cores: autocast bf16 needs no loss scaling"
     training = req.training.model_copy(update={"precision": precision})
     ctx = build_context(req.model, training, req.cluster)
+    # the peak LR goes into the generated code, so it is set (from the global batch the search will use) first
+    gb = training.global_batch_size or default_global_batch(ctx)
+    ratio = gb / req.reference_batch_size
+    if req.training.optimizer == "sgd_momentum":
+        peak, rule = req.base_learning_rate * ratio, f"linear scaling (Goyal et al. 2017): base x {gb}/{req.reference_batch_size}"
+    else:
+        peak, rule = req.base_learning_rate * ratio ** 0.5, f"square-root scaling for Adam (Malladi et al. 2022): base x sqrt({gb}/{req.reference_batch_size})"
     search = select_distribution_strategy(SelectDistributionRequest(
-        model=req.model, training=training, cluster=req.cluster, framework="pytorch_fsdp", top_k=3))
+        model=req.model, training=training, cluster=req.cluster, framework="pytorch_fsdp", top_k=3,
+        learning_rate=float(f"{peak:.6g}")))
     gb = search.global_batch_size
     mb = search.ranked[0].layout.micro_batch_size if search.ranked else 1
     acc = search.ranked[0].layout.gradient_accumulation_steps if search.ranked else max(1, gb // ctx.num_gpus)
@@ -82,19 +91,15 @@ def plan_pytorch_training(req: PlanPyTorchTrainingRequest) -> PyTorchTrainingPla
     settings = [
         "torch.backends.cuda.matmul.allow_tf32 = True; torch.backends.cudnn.allow_tf32 = True (fp32 matmuls on tensor cores, Ampere+)",
         "model = torch.compile(model) (fuses elementwise ops; compile once before the loop)",
-        "torch.optim.AdamW(..., fused=True) (one kernel per step, no step temporaries)",
+        (f"{optimizer_code(req.training.optimizer, params='params', lr=f'{peak:.6g}', fused='True')} (the optimizer the "
+         "memory plan is sized for" + ("; fused: one kernel per step, no step temporaries)" if req.training.optimizer == "adamw" else ")")),
         "optimizer.zero_grad(set_to_none=True) (frees gradients between steps; the memory estimate assumes it)",
     ]
     if is_cnn:
         settings.append("model = model.to(memory_format=torch.channels_last); inputs too (NHWC convolutions on tensor cores)")
     if precision == "amp_fp16":
         settings.append("scaler = torch.amp.GradScaler('cuda'); scaler.scale(loss).backward(); scaler.step(optimizer)")
-    # Linear scaling (Goyal et al. 2017) for SGD; square-root scaling for Adam-family (Malladi et al. 2022).
-    ratio = gb / req.reference_batch_size
-    if req.training.optimizer == "sgd_momentum":
-        peak, rule = req.base_learning_rate * ratio, f"linear scaling (Goyal et al. 2017): base x {gb}/{req.reference_batch_size}"
-    else:
-        peak, rule = req.base_learning_rate * ratio ** 0.5, f"square-root scaling for Adam (Malladi et al. 2022): base x sqrt({gb}/{req.reference_batch_size})"
+    # Linear scaling (Goyal et al. 2017) for SGD; square-root scaling for Adam-family (Malladi et al. 2022): above.
     warmup = max(1, min(2000, req.total_steps // 20))
     lr = LearningRateSchedule(peak_learning_rate=float(f"{peak:.6g}"), scaling_rule=rule, warmup_steps=warmup,
                               decay=f"cosine to 10% of peak over {req.total_steps - warmup} steps",
@@ -107,7 +112,7 @@ def plan_pytorch_training(req: PlanPyTorchTrainingRequest) -> PyTorchTrainingPla
         f"    milestones=[{warmup}])",
         "for step, batch in enumerate(loader):",
         f"    with torch.autocast('cuda', dtype=torch.{dtype}):",
-        f"        loss = model(**batch).loss / {acc}",
+        f"        loss = {loss_code(ctx)} / {acc}",
         "    loss.backward()",
         f"    if (step + 1) % {acc} == 0:",
         "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)",

@@ -89,12 +89,15 @@ def predict_step_time(
     params_per_gpu: float,
     grad_bytes: int,
     interleave: int = 1,
+    shard_group: int | None = None,
+    fsdp_style: bool = True,
+    pipeline_imbalance: float = 1.0,
 ) -> StepTime:
     peak = peak_tflops(gpu, precision) * 1e12
     eff = matmul_efficiency(arch.hidden if arch.is_transformer else 1024, peak / 1e12)
     tokens_mb = micro_batch * seq
     hw_flops = hardware_flops_per_token(arch, seq, checkpointing)
-    compute_mb = hw_flops * tokens_mb / (tp * pp * cp) / (peak * eff)
+    compute_mb = hw_flops * tokens_mb / (tp * pp * cp) / (peak * eff) * pipeline_imbalance
 
     act_bytes = 4 if precision == "fp32" else 2
     tp_mb = 0.0
@@ -110,11 +113,22 @@ def predict_step_time(
     if cp > 1 and arch.is_transformer:
         kv_bytes = 2 * tokens_mb / cp * arch.kv_dim * act_bytes * arch.layers / pp / tp
         other_mb += 0.1 * ring_seconds(kv_bytes, cp, cp_gbps)  # ring attention overlaps all but ~10 %
-    if zero_stage >= 3 and dp > 1:
-        gather = ring_seconds(params_per_gpu * dp * act_bytes, dp, dp_gbps) * 1.5  # AG fwd + AG bwd + RS
-        other_mb += max(0.0, gather - ZERO3_OVERLAP * compute_mb)
+    # Sharded data parallel (FSDP2 / ZeRO-3, FSDP SHARD_GRAD_OP): per micro-batch, each layer's parameters are
+    # all-gathered before its forward (and again before its backward when resharded after forward) and its
+    # gradients reduce-scattered after its backward; with prefetch these overlap the neighbouring layers' compute,
+    # so only what exceeds ZERO3_OVERLAP of the compute, plus the first layer's gather, is exposed. Each collective
+    # moves (g-1)/g of the local (TP/PP-sliced) parameters once, over the shard group g (one node under hybrid).
+    group = max(1, shard_group or dp)
+    sharded_mb = zero_stage >= 3 or (zero_stage == 2 and fsdp_style)
+    if sharded_mb and group > 1:
+        g_gbps = intra_gbps if inner * group <= gpus_per_node else inter_gbps
+        gather = (group - 1) / group * params_per_gpu * act_bytes / (g_gbps * 1e9)
+        scatter = (group - 1) / group * params_per_gpu * grad_bytes / (g_gbps * 1e9)
+        gathers = 2 if zero_stage >= 3 else 1  # reshard_after_forward=True gathers again for the backward
+        layers = max(arch.layers / pp, 1) if arch.is_transformer else 50.0
+        other_mb += max(0.0, gathers * gather + scatter - ZERO3_OVERLAP * compute_mb) + gather / layers
     if pp > 1:
-        p2p_bytes = 2 * tokens_mb / cp * arch.hidden * act_bytes / tp
+        p2p_bytes = 2 * tokens_mb / cp * arch.hidden * act_bytes / tp * interleave
         other_mb += p2p_bytes / (inter_gbps * 1e9)
 
     stage_mb = compute_mb + tp_mb + other_mb
@@ -122,8 +136,15 @@ def predict_step_time(
     pipeline = num_micro_batches * stage_mb + bubble
 
     dp_exposed = 0.0
-    if dp > 1 and zero_stage < 3:
+    if dp > 1 and not sharded_mb:
+        # DDP / ZeRO-1 / DeepSpeed ZeRO-2 / Megatron distributed optimizer: one gradient all-reduce (or its
+        # reduce-scatter + all-gather halves) per step, overlapped with the last micro-batch's backward
         reduce = ring_seconds(params_per_gpu * grad_bytes, dp, dp_gbps)
+        dp_exposed = max(0.0, reduce - DP_OVERLAP * compute_mb * 2.0 / 3.0)
+    elif sharded_mb and dp > group:
+        # hybrid shard: the shard-group-sized gradient shard is all-reduced across node replicas once per step
+        replicas = dp // group
+        reduce = ring_seconds(params_per_gpu / group * grad_bytes, replicas, inter_gbps)
         dp_exposed = max(0.0, reduce - DP_OVERLAP * compute_mb * 2.0 / 3.0)
     offload = 0.0
     if cpu_offload:

@@ -22,6 +22,7 @@ from ml_expert_mcp.tools.training.context import (
 from ml_expert_mcp.tools.training.estimate import megatron_style
 from ml_expert_mcp.tools.training.evaluation import LayoutResult, evaluate, fit_limit_gib, gib
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
+from ml_expert_mcp.tools.training.moe import ExpertLayout, fsdp_expert_note
 from ml_expert_mcp.tools.training.pipeline import bubble_fraction, interleave_ok, stage_split
 from ml_expert_mcp.tools.training.plans import RankedLayout
 
@@ -37,7 +38,7 @@ class SelectDistributionRequest(StrictModel):
     framework: Framework = Field(default="pytorch_fsdp", description="Framework the launch command and config are written for.")
     top_k: int = Field(default=3, ge=1, le=10, description="How many ranked layouts to return.")
     allow_cpu_offload: bool = Field(default=True, description="Consider ZeRO-Offload (slower, less GPU memory).")
-    learning_rate: float | None = Field(default=None, gt=0, le=10, description="Peak learning rate written into the generated code/config (default 3e-4).")
+    learning_rate: float | None = Field(default=None, gt=0, le=10, description="Peak LR for the generated code.")
 
 
 class DistributionPlan(Plan):
@@ -137,7 +138,7 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
     tps = [t for t in tensor_parallel_options(arch, ctx.cluster.gpus_per_node) if tp_ok or t == 1]
     pps = [p for p in divisors(n) if p <= min(arch.layers, 128) and stage_split(arch.layers, p) is not None] \
         if (pp_ok and arch.is_transformer) else [1]
-    cps = [c for c in (1, 2, 4, 8) if (c == 1 or (cp_ok and arch.is_transformer and seq >= 8192 and seq % (2 * c) == 0))]
+    cps = [c for c in (1, 2, 4, 8, 16) if (c == 1 or (cp_ok and arch.is_transformer and seq >= 8192 and seq % (2 * c) == 0))]
     fixed_ckpt = req.training.activation_checkpointing
     ckpts = (fixed_ckpt,) if fixed_ckpt else (CHECKPOINTING if arch.is_transformer else ("none", "full"))
     fixed_mb = req.training.micro_batch_size
@@ -184,7 +185,7 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
                                     kw = dict(dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1 and req.framework in sp_frameworks,
                                               zero=zero, hybrid=hybrid, offload=offload, micro_batch=mb,
                                               accumulation=acc, checkpointing=ckpt, megatron_style=meg,
-                                              ep=None if arch.experts > 1 else 1)  # MoE: EP x ETP searched per stage
+                                              ep=None if arch.experts > 1 and req.framework == "megatron" else 1)  # MoE: EP x ETP searched (Megatron; the FSDP/DeepSpeed code shards experts like any weight)
                                     res = evaluate(ctx, **kw, with_time=False)  # type: ignore[arg-type]
                                     evaluated += 1
                                     if not res.fits:
@@ -198,8 +199,8 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
                                             continue
                                         key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v)
                                         candidates.append((res.step.tokens_per_s, key, res))  # type: ignore[union-attr]
-    # best first; ties broken by less memory, then by the layout tuple, so the order is deterministic
-    candidates.sort(key=lambda c: (-round(c[0], 6), round(c[2].device_gib, 6), c[1]))
+    # best first; ties broken by fewer accumulation steps (bigger kernels), less memory, then the layout tuple
+    candidates.sort(key=lambda c: (-round(c[0], 6), c[1][8], round(c[2].device_gib, 6), c[1]))
     ranked = [_ranked(i + 1, key, res, ctx, req.framework) for i, (_, key, res) in enumerate(_distinct(candidates, req.top_k))]
     # a family is rejected only when none of its micro-batch/checkpointing variants fits; simplest families first
     fitting_names = {strategy_name(k[4], k[5], k[6], k[0], k[1], k[2], req.framework) for _, k, _ in candidates}
@@ -269,6 +270,8 @@ def _ranked(rank: int, key: tuple, res: LayoutResult, ctx: TrainingContext, fram
     if arch.experts > 1:
         reasons.append(f"EP{res.ep}{f' x ETP{res.etp}' if res.etp > 1 else ''}: {arch.experts // res.ep} of "
                        f"{arch.experts} experts per GPU; all-to-all {'inside a node' if res.ep * tp * cp <= ctx.cluster.gpus_per_node else 'across nodes'}")
+        if framework != "megatron":
+            reasons.append(fsdp_expert_note(ExpertLayout(ep=res.ep, etp=res.etp), arch))
     return RankedLayout(
         rank=rank, strategy=strategy_name(zero, hybrid, offload, tp, pp, cp, framework), layout=layout,
         peak_allocated_gib=gib(res.memory.peak_allocated), device_total_gib=round(res.device_gib, 3),

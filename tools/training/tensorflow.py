@@ -39,8 +39,8 @@ class TFTrainingPlan(Plan):
                 f"{self.peak_learning_rate:g}; XLA {'on' if self.jit_compile else 'off'}; "
                 f"{'fits' if self.fits else 'does NOT fit'}: {self.fit_note}.")
 
-    fits: bool = Field(default=True, description="Whether a full replica per GPU fits in memory (data parallel).")
-    fit_note: str = Field(default="", description="Per-GPU memory of the layout, or why nothing fits.")
+    fits: bool = Field(default=True, description="A replica per GPU fits.")
+    fit_note: str = Field(default="", description="Memory, or why nothing fits.")
     strategy: str = Field(description="tf.distribute strategy class.")
     strategy_reason: str = Field(description="Why this strategy.")
     mixed_precision_policy: str = Field(description="keras.mixed_precision policy name.")
@@ -50,7 +50,7 @@ class TFTrainingPlan(Plan):
     steps_per_epoch: int = Field(description="Steps per epoch.")
     shuffle_buffer: int = Field(description="tf.data shuffle buffer (examples).")
     cache_in_memory: bool = Field(description="Whether the dataset fits in host RAM for .cache().")
-    jit_compile: bool = Field(description="XLA (off: the distributed custom loop with accumulation runs as a plain tf.function).")
+    jit_compile: bool = Field(description="XLA jit_compile.")
     peak_learning_rate: float = Field(description="Peak LR after linear scaling and warm-up.")
     tf_config: list[str] = Field(description="TF_CONFIG JSON per worker (up to 8 workers; beyond, the code builds it).")
     code: str = Field(description="Strategy, policy, tf.data and compile code.")
