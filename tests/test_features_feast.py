@@ -65,7 +65,8 @@ def _design_file(tmp_path: Path, name: str) -> tuple[Path, object]:
     doc = {"artifacts": d.artifacts.model_dump(),
            "entities": [{"join_key": e.join_key, "key_type": e.key_type} for e in req.entities],
            "feature_views": [{"name": v.name, "join_keys": [joins[n] for n in v.entities], "online": v.online,
-                              "features": [f.name for f in v.features], "ttl_seconds": v.ttl_seconds}
+                              "features": [f.name for f in v.features], "ttl_seconds": v.ttl_seconds,
+                              "source": v.source}
                              for v in req.feature_views],
            "on_demand": [o.model_dump() for o in req.on_demand],
            "services": {"training": services[0], "serving": services[1]},
@@ -86,6 +87,7 @@ def test_local_profile_applies_materializes_and_is_point_in_time_correct(tmp_pat
     print(result)
     assert run.returncode == 0 and result["ok"], result
     assert result["historical_values_checked"] >= 20 and result["online_values_checked"] >= 10
+    assert result["pushed_values_checked"] >= 2  # the stream view's push source reached the online store
 
 
 def test_production_yaml_loads_with_feasts_config_loader(tmp_path: Path) -> None:

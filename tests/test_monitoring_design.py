@@ -191,11 +191,21 @@ def test_drift_job_alarms_on_planted_drift_and_stays_silent_without(tmp_path: Pa
     assert ran.returncode == 0, ran.stdout + ran.stderr
 
 
-def test_alertmanager_route_sends_retrain_alerts_to_the_pipeline() -> None:
-    doc = yaml.safe_load(design().artifacts.alertmanager_route)
+def test_alertmanager_route_sends_retrain_alerts_to_the_pipeline(tmp_path: Path) -> None:
+    text = design().artifacts.alertmanager_route
+    doc = yaml.safe_load(text)
     route = doc["route"]["routes"][0]
     assert 'action="retrain"' in route["matchers"] and route["receiver"] == "retrain-pipeline"
     assert doc["receivers"][1]["webhook_configs"][0]["url"].startswith("http")
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("amtool missing in CI: bash scripts/setup_monitoring installs prometheus-alertmanager")
+        pytest.skip("amtool not installed (bash scripts/setup_monitoring)")
+    (tmp_path / "alertmanager.yml").write_text(text)
+    checked = subprocess.run([amtool, "check-config", str(tmp_path / "alertmanager.yml")], capture_output=True,
+                             text=True, timeout=60)
+    assert checked.returncode == 0 and "SUCCESS" in checked.stdout, checked.stdout + checked.stderr
 
 
 @pytest.mark.anyio
@@ -212,3 +222,15 @@ async def test_bad_input_is_an_error_naming_the_field(args: dict, field: str) ->
     async with Client(build_server()) as client:
         result = await client.call_tool("design_model_monitoring", {**base, **args})
         assert result.is_error and field in result.content[0].text, result.content[0].text
+
+
+def test_trigger_event_is_one_the_pipeline_workflow_listens_for() -> None:
+    """The wiring: design_ml_pipeline's GitHub workflow starts on repository_dispatch types; our event is one."""
+    pipeline = pytest.importorskip("ml_expert_mcp.tools.pipelines.pipeline")
+    inputs = pytest.importorskip("ml_expert_mcp.tools.pipelines.inputs")
+    workflow = yaml.safe_load(pipeline.design_ml_pipeline(
+        inputs.DesignMlPipelineRequest.model_validate({})).artifacts.github_workflow)
+    on = workflow.get("on", workflow.get(True))  # PyYAML reads the bare key `on` as True
+    event = design().retraining_trigger.event
+    assert event["event_type"] in on["repository_dispatch"]["types"]
+    assert event["client_payload"]["pipeline_tool"] == pipeline.design_ml_pipeline.__name__

@@ -196,6 +196,8 @@ def design_model_monitoring(req: DesignMonitoringRequest) -> MonitoringDesign:
         "Amazon SageMaker Model Monitor is closed to new customers (existing ones keep it); its built-in "
         "baseline_drift_check uses its own distance and fixed comparison_threshold, not these calibrated "
         "thresholds: use the drift job for the calibrated checks.",
+        "SageMaker Model Monitor reads the endpoint's captured data: the endpoint needs DataCaptureConfig "
+        "(capture percentage = sample_rate) and a baselining job that writes statistics.json/constraints.json.",
         "Drift is not harm: a drift alarm starts an investigation or the pipeline; the performance check on labels "
         "is the ground truth.",
     ]
