@@ -32,15 +32,22 @@ SIZE_FLOOR = 0.05
 
 # path -> recipes the CI converts (every recipe each path offers whose converter installs on the CI machine)
 MATRIX = {
-    "litert_tf": ("fp32", "fp16", "dynamic_int8", "full_int8"),
+    "litert_tf": ("fp32", "fp16", "dynamic_int8", "full_int8", "int4_weight_only"),
     "litert_micro": ("full_int8",),
     "tfjs": ("fp32", "fp16", "dynamic_int8"),
     "executorch_xnnpack": ("fp32", "dynamic_int8", "full_int8"),
-    "coreml": ("fp32", "fp16", "dynamic_int8"),
+    "executorch_coreml": ("fp32", "fp16"),
+    "coreml": ("fp32", "fp16", "dynamic_int8", "int4_weight_only"),
     "onnxruntime_mobile": ("fp32", "dynamic_int8"),
     "onnxruntime_web": ("fp32", "dynamic_int8"),
-    "litert_torch": ("fp32",),
+    "litert_torch": ("fp32", "dynamic_int8", "int4_weight_only"),
 }
+CONV_OPS = ("conv2d", "depthwise_conv2d")
+
+
+def wanted(model: dict, recipe: str) -> bool:
+    """int4 weight-only is for linear-layer models (the plan says so); convolutional models skip it."""
+    return recipe != "int4_weight_only" or not any(layer["op"] in CONV_OPS for layer in model["layers"])
 
 
 def make_plans(work: Path) -> list[dict]:
@@ -53,7 +60,7 @@ def make_plans(work: Path) -> list[dict]:
                 row = edge_data().path_row(path)
                 if model["source"] not in row.sources:
                     continue
-                for recipe in recipes:
+                for recipe in (r for r in recipes if wanted(model, r)):
                     req = PlanEdgeDeploymentRequest.model_validate({
                         "model": {"source": model["source"], "layers": model["layers"],
                                   "input_shape": model["input_shape"], "representative_samples": 32},

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.edge_accuracy import MATRIX, SIZE_FLOOR, TF_PYTHON, TORCH_PYTHON, run_all, table
+from bench.edge_accuracy import CONV_OPS, MATRIX, SIZE_FLOOR, TF_PYTHON, TORCH_PYTHON, run_all, table
 
 pytestmark = pytest.mark.slow
 
 # Converted but not run: no runtime for it on Linux.
-NOT_RUNNABLE = {"coreml"}
+NOT_RUNNABLE = {"coreml", "executorch_coreml"}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,7 @@ def test_every_path_and_recipe_converted_on_four_models(rows: list[dict]) -> Non
     assert len({r["model"] for r in rows}) >= 4
     covered = {(r["path"], r["recipe"]) for r in rows}
     assert covered == {(p, rec) for p, recs in MATRIX.items() for rec in recs}
+    assert all(r["recipe"] != "int4_weight_only" or r["model"] in ("keras_mlp", "torch_transformer") for r in rows), CONV_OPS
 
 
 def test_predicted_size_within_five_percent(rows: list[dict]) -> None:

@@ -91,7 +91,7 @@ def test_pytorch_on_apple_neural_engine_uses_core_ml_and_names_fallbacks() -> No
 
 def test_llm_preset_int4_is_a_quarter_of_fp16() -> None:
     p = plan({"source": "pytorch", "preset": "llama-3.2-1b", "input_shape": [1, 128]}, ["android_cpu"],
-             accuracy_tolerance=0.3, size_budget_bytes=1_000_000_000, path="executorch_xnnpack")
+             accuracy_tolerance=0.3, size_budget_bytes=1_000_000_000, path="litert_torch")
     assert p.recipe == "int4_weight_only"
     assert 1.2e9 < p.parameters < 1.3e9  # Llama 3.2 1B: 1.24B parameters with tied embeddings
     assert p.artifact_size_bytes < 0.6 * 2 * p.parameters

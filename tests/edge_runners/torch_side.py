@@ -140,6 +140,8 @@ def prepare(work: Path) -> None:
 
 
 def run_artifact(path: str, artifact: Path, x: np.ndarray) -> tuple[np.ndarray | None, str]:
+    if path == "executorch_coreml":
+        return None, "converted only: the Core ML delegate runs on macOS/iOS, not Linux"
     if path.startswith("executorch"):
         from executorch.runtime import Runtime
 

@@ -102,11 +102,6 @@ def _executorch_script(path: str, recipe: str, shape: str, samples: int) -> str:
         else:
             body += "module(*sample)\n"
         body += "ep = torch.export.export(convert_pt2e(module), sample)\n"
-    elif recipe == "int4_weight_only":
-        body += ("from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_\n"
-                 "from torchao.quantization.granularity import PerGroup\n\n"
-                 "module = ep.module()\nquantize_(module, Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, "
-                 "weight_granularity=PerGroup(32)))\nep = torch.export.export(module, sample)\n")
     if path == "executorch_coreml":
         precision = "FLOAT32" if recipe == "fp32" else "FLOAT16"
         body += ("import coremltools as ct\n"
@@ -141,9 +136,12 @@ def _coreml_script(recipe: str, shape: str) -> str:
 
 
 def _onnx_script(path: str, recipe: str, shape: str, samples: int) -> str:
-    body = _TORCH_HEAD + "import subprocess\nimport sys\n\n"
+    body = _TORCH_HEAD + "import subprocess\nimport sys\n\nimport onnx\n\n"
     body += _ARGS.format(model="model.pt2", out="model.onnx") + _SAMPLE.format(shape=shape)
-    body += "torch.onnx.export(ep, sample, a.out, dynamo=True, external_data=False)\nonnx_path = a.out\n"
+    body += ("torch.onnx.export(ep, sample, a.out, dynamo=True, external_data=False)\n"
+             "model = onnx.load(a.out)\nfor node in model.graph.node:  # drop the exporter's per-node stack traces "
+             "(smaller download, no source paths)\n    del node.metadata_props[:]\n    node.doc_string = \"\"\n"
+             "onnx.save(model, a.out)\nonnx_path = a.out\n")
     if recipe == "dynamic_int8":
         body += ("from onnxruntime.quantization import QuantType, quantize_dynamic\n\n"
                  'onnx_path = a.out.replace(".onnx", ".int8.onnx")\n'

@@ -24,17 +24,17 @@ class EdgeOption(StrictModel):
     recipe: Recipe
     artifact_size_bytes: int
     expected_max_error: float
-    verdict: str = Field(description="'chosen', 'fits', or why it was not taken.")
+    verdict: str = Field(description="chosen, fits, or why not.")
 
 
 class EdgeDeploymentPlan(Plan):
     path: Path
     runtime: str
     recipe: Recipe
-    artifact_size_bytes: int = Field(description="Whole artifact, bytes (TF.js: model.json + shards; Core ML: the .mlpackage folder).")
+    artifact_size_bytes: int = Field(description="Whole artifact (all files), bytes.")
     parameters: int
-    expected_max_error: float = Field(description="Recipe's promise: max|y - y_fp32| / max|y_fp32| on a fixed input.")
-    cpu_fallback_ops: list[str] = Field(description="'target: op (why)' for operators that leave the accelerator.")
-    options: list[EdgeOption] = Field(description="Every path x recipe considered, best first.")
-    sources: list[str] = Field(description="'url (as of date)' behind the choice.")
+    expected_max_error: float = Field(description="Recipe's max|y-y_fp32|/max|y_fp32|.")
+    cpu_fallback_ops: list[str] = Field(description="target: op that runs on CPU.")
+    options: list[EdgeOption] = Field(description="Paths x recipes, best first.")
+    sources: list[str] = Field(description="url (as of date).")
     artifacts: EdgeArtifacts

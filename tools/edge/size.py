@@ -25,8 +25,9 @@ class Tensor:
     op: str = ""  # the layer's op, for recipes that quantize some layer kinds only
 
 
-def tensors(layers: list[Layer], fold_bn: bool) -> list[Tensor]:
-    """The weight tensors after conversion, one entry per tensor."""
+def tensors(layers: list[Layer], fold_bn: bool, packed_qkv: bool = False) -> list[Tensor]:
+    """The weight tensors after conversion, one entry per tensor. packed_qkv: PyTorch's nn.MultiheadAttention keeps
+    query, key and value in one [3d, d] matrix (Keras keeps three)."""
     out: list[Tensor] = []
     for layer in layers:
         i, o, k = layer.units_in, layer.units_out, layer.kernel
@@ -45,6 +46,10 @@ def tensors(layers: list[Layer], fold_bn: bool) -> list[Tensor]:
                 group.append(Tensor(o, o, "bias"))
         elif layer.op == "embedding":
             group.append(Tensor(i * o, i, "kernel"))
+        elif layer.op == "attention" and packed_qkv:  # in_proj [3d, d] and out_proj [d, d]
+            group.extend([Tensor(3 * i * i, 3 * i, "kernel"), Tensor(i * i, i, "kernel")])
+            if layer.bias:
+                group.extend([Tensor(3 * i, 3 * i, "bias"), Tensor(i, i, "bias")])
         elif layer.op == "attention":  # query, key, value, output projections of width units_in
             group.extend(Tensor(i * i, i, "kernel") for _ in range(4))
             if layer.bias:
@@ -66,8 +71,12 @@ def parameter_count(layers: list[Layer]) -> int:
 # decomposes into projections, reshapes, transposes, two matmuls and a softmax.
 _OPS = {"conv2d": 1, "depthwise_conv2d": 1, "dense": 1, "embedding": 1, "layer_norm": 7, "attention": 14,
         "batch_norm": 0, "dropout": 0}
-_FORMAT_OPS = {"onnx": {"layer_norm": 1, "attention": 12}, "ort": {"layer_norm": 1, "attention": 12},
-               "mlpackage": {"layer_norm": 1, "attention": 16}}
+_FORMAT_OPS = {"onnx": {"layer_norm": 1, "attention": 32}, "ort": {"layer_norm": 1, "attention": 32},
+               "pte": {"attention": 30}, "mlpackage": {"layer_norm": 1, "attention": 16},
+               # litert-torch lowers aten ops one by one: RESHAPE around each FULLY_CONNECTED on 3-D inputs, layer
+               # norm as MEAN/SUB/MUL/RSQRT..., attention with its view/transpose plumbing (held-out encoder layer:
+               # 58 ops = attention 34 + 2 layer norms of 8 + 2 linears of 3 + 2 adds)
+               "tflite_torch": {"attention": 34, "layer_norm": 8, "dense": 3}}
 
 
 def operator_count(layers: list[Layer], fmt: str) -> int:
@@ -75,7 +84,7 @@ def operator_count(layers: list[Layer], fmt: str) -> int:
     table = {**_OPS, **_FORMAT_OPS.get(fmt, {})}
     for layer in layers:
         ops = table.get(layer.op, 1)
-        if layer.op == "activation" and fmt in ("tflite", "pte"):
+        if layer.op == "activation" and fmt in ("tflite", "tflite_torch", "pte"):
             ops = 0
         total += ops * layer.count
     return total
@@ -91,10 +100,10 @@ def _quantized(t: Tensor, recipe: str, min_elements: int) -> bool:
     return recipe == "full_int8"
 
 
-def tflite_bytes(layers: list[Layer], recipe: str) -> int:
+def tflite_bytes(layers: list[Layer], recipe: str, packed_qkv: bool = False) -> int:
     c = edge_data().format["tflite"]
-    ts = tensors(layers, fold_bn=True)
-    ops = operator_count(layers, "tflite")
+    ts = tensors(layers, fold_bn=True, packed_qkv=packed_qkv)
+    ops = operator_count(layers, "tflite_torch" if packed_qkv else "tflite")
     data = quant = 0
     extra_tensors = extra_ops = 0
     for t in ts:
@@ -123,7 +132,7 @@ def tflite_bytes(layers: list[Layer], recipe: str) -> int:
 
 def pte_bytes(layers: list[Layer], recipe: str) -> int:
     c = edge_data().format["pte"]
-    ts = tensors(layers, fold_bn=True)
+    ts = tensors(layers, fold_bn=True, packed_qkv=True)
     ops = operator_count(layers, "pte")
     data = 0
     for t in ts:
@@ -143,14 +152,16 @@ def pte_bytes(layers: list[Layer], recipe: str) -> int:
 def onnx_bytes(layers: list[Layer], recipe: str, fmt: str) -> int:
     """fmt 'onnx' (the exporter's file, for ONNX Runtime Web) or 'ort' (the mobile flatbuffer)."""
     c = edge_data().format[fmt]
-    ts = tensors(layers, fold_bn=True)
+    ts = tensors(layers, fold_bn=True, packed_qkv=True)
     ops = operator_count(layers, fmt)
     data = quant = 0
     for t in ts:
+        # per-tensor int8 (quantize_dynamic's default) + scale and zero point; the quantizer's new nodes
+        # (DynamicQuantizeLinear, MatMulInteger/ConvInteger, Cast, Mul) carry no exporter metadata: they cost about
+        # what the float node they replace did, so quant_tensor holds the difference
         if recipe in ("dynamic_int8", "full_int8") and t.role == "kernel":
-            data += t.elements  # per-tensor int8 (quantize_dynamic's default) + scale and zero point
+            data += t.elements
             quant += c["quant_tensor"]
-            ops += 4 if recipe == "dynamic_int8" else 2  # DynamicQuantizeLinear, ConvInteger/MatMulInteger, Cast, Mul
         else:
             data += 4 * t.elements
     return c["fixed"] + data + quant + c["tensor"] * len(ts) + c["operator"] * ops
@@ -158,7 +169,7 @@ def onnx_bytes(layers: list[Layer], recipe: str, fmt: str) -> int:
 
 def mlpackage_bytes(layers: list[Layer], recipe: str) -> int:
     c = edge_data().format["mlpackage"]
-    ts = tensors(layers, fold_bn=True)
+    ts = tensors(layers, fold_bn=True, packed_qkv=True)
     header = c["blob_header"]
     weights = header  # weight.bin file header
     inline = 0
@@ -203,7 +214,7 @@ FORMAT_OF_PATH = {"litert_tf": "tflite", "litert_torch": "tflite", "litert_micro
 def artifact_bytes(path: str, layers: list[Layer], recipe: str) -> int:
     fmt = FORMAT_OF_PATH[path]
     if fmt == "tflite":
-        return tflite_bytes(layers, recipe)
+        return tflite_bytes(layers, recipe, packed_qkv=path == "litert_torch")
     if fmt == "pte":
         if path == "executorch_coreml":  # the delegate blob is the Core ML model, inside the program
             return edge_data().format["pte"]["fixed"] + mlpackage_bytes(layers, recipe)
