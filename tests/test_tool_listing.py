@@ -30,6 +30,9 @@ TOOL_CHARS = {
 for _name, _extra in (("estimate_training_memory", 2_600), ("select_distribution_strategy", 2_300),
                       ("plan_pytorch_training", 2_700), ("plan_tf_training", 2_300), ("plan_sagemaker_job", 2_300)):
     TOOL_CHARS[_name] += _extra
+# issue 18: plan_sagemaker_endpoint's optional llm input (plan_llm_serving's model fields, weight/KV formats, token
+# lengths, p95 TTFT/TPOT targets: ~2,050 characters) sizes LLM endpoints by tokens and KV cache; sla/cost optional.
+TOOL_CHARS["plan_sagemaker_endpoint"] += 2_300
 NEW_TOOL_CHARS = 4_500
 
 

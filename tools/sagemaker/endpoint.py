@@ -25,6 +25,7 @@ from ml_expert_mcp.tools.sagemaker.inputs import (
     AwsPlacement,
     require_priced_region,
 )
+from ml_expert_mcp.tools.sagemaker.llm_endpoint import EndpointLlm, LlmEndpointFigures, plan_llm_endpoint
 from ml_expert_mcp.tools.serving.inputs import LatencySLA, ModelCost
 from ml_expert_mcp.tools.serving.latency import LatencyCurve, capacity, cost_curve, operating_point
 
@@ -74,10 +75,17 @@ class PlanSageMakerEndpointRequest(StrictModel):
     model_data_url: str = Field(max_length=2048, pattern=S3_URI_PATTERN, description="model.tar.gz on S3 (prefix for multi-model).")
     aws: AwsPlacement = Field(description="Region, role, KMS, VPC, isolation.")
     traffic: EndpointTraffic = Field(description="Peak/average invocations per second, payload size.")
-    sla: LatencySLA = Field(description="Latency target and percentile.")
-    cost: ModelCost = Field(description="Measured latency on options.instance_type, or FLOPs and parameters.")
+    sla: LatencySLA | None = Field(default=None, description="Latency target and percentile (not for llm).")
+    cost: ModelCost | None = Field(default=None, description="Measured latency on options.instance_type, or FLOPs and parameters (not for llm).")
+    llm: EndpointLlm | None = Field(default=None, description="An LLM on the LMI (vLLM) container: sized by tokens, KV cache, TTFT/TPOT.")
     options: EndpointOptions = Field(default_factory=EndpointOptions, description="Serverless, multi-model, async, capture.")
     environment: dict[ShortStr, ShortStr] = Field(default_factory=dict, max_length=50, description="Container environment.")
+
+    @model_validator(mode="after")
+    def _sized(self) -> PlanSageMakerEndpointRequest:
+        if self.llm is None and (self.sla is None or self.cost is None):
+            raise ValueError("sla and cost: required unless llm is given")
+        return self
 
 
 class EndpointCandidate(BaseModel):
@@ -116,6 +124,7 @@ class SageMakerEndpointPlan(Plan):
     put_scaling_policy: dict[str, Any] | None
     extra_scaling_policies: list[dict[str, Any]] = Field(default_factory=list, description="More PutScalingPolicy requests (async scale-from-zero).")
     reasoning: list[str]
+    llm: LlmEndpointFigures | None = None
 
 
 def _candidates(req: PlanSageMakerEndpointRequest) -> list[InstanceType]:
@@ -127,7 +136,7 @@ def _candidates(req: PlanSageMakerEndpointRequest) -> list[InstanceType]:
             raise PlanInputError("options.instance_type", f"{forced!r} is not a hosting type we price; accepted: "
                                  + ", ".join(i.id for i in hosting))
         return match
-    if req.cost.measured:
+    if req.cost is not None and req.cost.measured:
         raise PlanInputError("options.instance_type", "a measured latency holds for one instance type: name it")
     return hosting
 
@@ -160,6 +169,7 @@ def _poisson_quantile(mean: float, q: float) -> int:
 def _serverless(req: PlanSageMakerEndpointRequest, variant: dict[str, Any], reasoning: list[str],
                 costs: list[str]) -> tuple[int, float]:
     """MemorySizeInMB from the weights, MaxConcurrency from the peak, and the monthly cost at the average."""
+    assert req.cost is not None
     weights_mb = req.cost.weight_bytes / 2**20
     memory = next((m for m in SERVERLESS_MEMORY_MB if m >= 2 * weights_mb + 512), SERVERLESS_MEMORY_MB[-1])
     curve, _ = cost_curve(req.cost, SERVERLESS_VCPUS, None)
@@ -186,6 +196,9 @@ def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpo
     """
     # Cheapest instance type/count meeting the SLA (or serverless), requests validated by botocore.
     require_priced_region(req.aws.region)
+    if req.llm is not None:
+        return plan_llm_endpoint(req)
+    assert req.sla is not None and req.cost is not None
     o = req.options
     p = 0.95 if req.sla.percentile == "p95" else 0.99
     sla_s = req.sla.latency_ms / 1000

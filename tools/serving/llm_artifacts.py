@@ -126,19 +126,26 @@ def kserve_object(req: PlanLlmServingRequest, ev: Evaluation, replicas: int) -> 
                                                                         "memory": "64Gi"}}}}}}
 
 
-def sagemaker_requests(req: PlanLlmServingRequest, ev: Evaluation, replicas: int) -> dict[str, Any]:
-    from ml_expert_mcp.tools.serving.llm_serving import _price
-
+def lmi_environment(ev: Evaluation) -> dict[str, str]:
+    """The LMI (DJL Serving, vLLM async) container environment for the evaluated engine settings."""
     s = ev.settings
-    _price_h, inst = _price(ev.gpu.id, s.tensor_parallel * s.pipeline_parallel)
-    name = service_name(req)
-    env = {"HF_MODEL_ID": _model_id(req), "OPTION_ROLLING_BATCH": "vllm", "OPTION_ASYNC_MODE": "true",
+    env = {"OPTION_ROLLING_BATCH": "vllm", "OPTION_ASYNC_MODE": "true",
            "OPTION_ENTRYPOINT": "djl_python.lmi_vllm.vllm_async_service",
            "TENSOR_PARALLEL_DEGREE": str(s.tensor_parallel), "OPTION_MAX_MODEL_LEN": str(s.max_model_len),
            "OPTION_GPU_MEMORY_UTILIZATION": f"{s.gpu_memory_utilization or 0.9:g}",
            "OPTION_MAX_ROLLING_BATCH_SIZE": str(s.max_num_seqs)}
     if s.kv_cache_dtype != "auto":
         env["OPTION_KV_CACHE_DTYPE"] = s.kv_cache_dtype
+    return env
+
+
+def sagemaker_requests(req: PlanLlmServingRequest, ev: Evaluation, replicas: int) -> dict[str, Any]:
+    from ml_expert_mcp.tools.serving.llm_serving import _price
+
+    s = ev.settings
+    _price_h, inst = _price(ev.gpu.id, s.tensor_parallel * s.pipeline_parallel)
+    name = service_name(req)
+    env = {"HF_MODEL_ID": _model_id(req), **lmi_environment(ev)}
     create_model = {"ModelName": name, "ExecutionRoleArn": PLACEHOLDER_ROLE,
                     "PrimaryContainer": {"Image": LMI_IMAGE.format(region=REGION), "Environment": env}}
     out: dict[str, Any] = {"CreateModel": create_model}
