@@ -106,6 +106,22 @@ def test_kv_evidence_floor() -> None:
     assert summary["tokens_median_err"] <= 0.02
 
 
+def test_kv_evidence_covers_the_issue_families() -> None:
+    """Scored token logs include sliding-window (padded groups), MLA, SGLang, TP 8, fp8 KV and MXFP4 rows."""
+    import csv
+
+    from bench.llm_serving_accuracy import EVIDENCE
+
+    rows = [r for r in csv.DictReader((EVIDENCE / "llm_kv_cache.csv").open(encoding="utf-8"))
+            if r["logged_tokens"] and r["logged_available_kv_gib"]]
+    assert any(r["sliding_window"] and r["engine"] == "vllm" and "padding" in r["measured"] for r in rows)
+    assert any(r["kv_lora_rank"] for r in rows)
+    assert any(r["engine"] == "sglang" for r in rows)
+    assert any(int(r["tensor_parallel"]) >= 8 for r in rows)
+    assert any(r["kv_cache_dtype"] == "fp8" for r in rows)
+    assert any(r["weight_format"] == "mxfp4" for r in rows)
+
+
 # --- input errors name the field; an infeasible workload is an answer ---------------------------------------
 
 @pytest.mark.parametrize(("change", "field"), [
