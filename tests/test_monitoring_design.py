@@ -80,11 +80,18 @@ def test_statistic_per_type_and_bonferroni() -> None:
 
 def test_performance_waits_for_labels() -> None:
     perf = design().performance
+    n = perf.labels_per_window
+    k = round(perf.alarm_below * n)  # alarm when fewer than k of n labelled predictions are right
+    assert sp.binom.cdf(k - 1, n, 0.9) <= 0.01 < sp.binom.cdf(k, n, 0.9)  # k is the largest level at 1%
+    assert sp.binom.cdf(k - 1, n, 0.87) >= 0.8  # a drop to 0.87 is caught with power 0.8
     z_a, z_b = sp.norm.ppf(0.99), sp.norm.ppf(0.8)
-    labels = math.ceil(((z_a * math.sqrt(0.9 * 0.1) + z_b * math.sqrt(0.87 * 0.13)) / 0.03) ** 2)
-    assert perf.labels_per_window == labels
-    assert perf.detection_delay_hours == pytest.approx(24 + max(1, labels / 400), rel=1e-3)
-    assert perf.alarm_below == pytest.approx(0.9 - z_a * math.sqrt(0.09 / labels), rel=1e-5)
+    normal = math.ceil(((z_a * math.sqrt(0.9 * 0.1) + z_b * math.sqrt(0.87 * 0.13)) / 0.03) ** 2)
+    assert 0.9 * normal <= n <= 1.2 * normal
+    assert perf.detection_delay_hours == pytest.approx(24 + max(1, n / 400), rel=1e-3)
+    big = design(performance={"name": "mae", "kind": "mean", "baseline": 3.0, "min_change": 0.1,
+                              "per_example_std": 2.0, "higher_is_better": False}).performance
+    assert big.labels_per_window == math.ceil(((z_a + z_b) * 2.0 / 0.1) ** 2)
+    assert big.alarm_above == pytest.approx(3.0 + z_a * 2.0 / math.sqrt(big.labels_per_window), rel=1e-5)
 
 
 def test_sagemaker_requests_are_valid_and_moto_accepts_the_job_definitions() -> None:

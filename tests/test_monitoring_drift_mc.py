@@ -108,3 +108,20 @@ def test_power_and_false_alarms_by_monte_carlo(kind: str) -> None:
     # false alarms: calibrated to exactly ALPHA; allow the Monte Carlo noise of NULL_RUNS (one-sided 99.9%)
     assert fa_rate <= ALPHA + 3.1 * math.sqrt(ALPHA * (1 - ALPHA) / NULL_RUNS)
     assert power >= POWER
+
+
+def test_performance_check_power_and_false_alarms_by_monte_carlo() -> None:
+    """Labels per window and the alarm level for a proportion metric: accuracy 0.9, a drop of 0.03 caught with power
+    >= 0.8 at <= 1% false alarms per check (binomial draws of the planned number of labels)."""
+    req = DesignMonitoringRequest.model_validate({
+        "model_name": "m", "features": [{"name": "f", "type": "numeric"}], "predictions_per_hour": 1000,
+        "performance": {"baseline": 0.9, "min_change": 0.03}, "false_alarm_rate": ALPHA, "power": POWER})
+    perf = design_model_monitoring(req).performance
+    rng = np.random.default_rng(11)
+    runs = 20_000
+    null = rng.binomial(perf.labels_per_window, 0.9, runs) / perf.labels_per_window
+    shifted = rng.binomial(perf.labels_per_window, 0.87, runs) / perf.labels_per_window
+    fa_rate, power = float(np.mean(null < perf.alarm_below)), float(np.mean(shifted < perf.alarm_below))
+    print(f"performance: labels={perf.labels_per_window} false alarms {fa_rate:.4f} power {power:.4f}")
+    assert fa_rate <= ALPHA + 3.1 * math.sqrt(ALPHA * (1 - ALPHA) / runs)
+    assert power >= POWER

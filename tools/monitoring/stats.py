@@ -114,3 +114,36 @@ def z(q: float) -> float:
 def ks_critical(alpha: float, n: int, m: int) -> float:
     """Two-sample Kolmogorov-Smirnov rejection level, asymptotic: c(alpha) * sqrt((n + m) / (n m))."""
     return math.sqrt(-math.log(alpha / 2.0) / 2.0) * math.sqrt((n + m) / (n * m))
+
+
+def _binom_lower(n: int, p: float, alpha: float) -> tuple[int, float]:
+    """Largest k with P(X < k) <= alpha for X ~ Binomial(n, p), and that probability."""
+    log_p, log_q = math.log(p), math.log1p(-p)
+    base = math.lgamma(n + 1)
+    total = 0.0
+    for i in range(n + 1):
+        term = math.exp(base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+        if total + term > alpha:
+            return i, total
+        total += term
+    return n + 1, total
+
+
+def binom_below(n: int, p: float, k: int) -> float:
+    """P(X < k) for X ~ Binomial(n, p)."""
+    log_p, log_q = math.log(p), math.log1p(-p)
+    base = math.lgamma(n + 1)
+    return min(1.0, sum(math.exp(base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+                        for i in range(max(0, k))))
+
+
+def binomial_drop_test(p0: float, p1: float, alpha: float, power: float, start: int) -> tuple[int, int]:
+    """Smallest n from 0.9 x start (the normal-approximation size) up, stepping by n/200, whose exact one-sided
+    binomial test 'alarm when successes < k' has false-alarm rate <= alpha under p0 and the power under p1 < p0;
+    returns (n, k)."""
+    n = max(10, int(0.9 * start))
+    while True:
+        k, _ = _binom_lower(n, p0, alpha)
+        if binom_below(n, p1, k) >= power:
+            return n, k
+        n += max(1, n // 200)
