@@ -108,6 +108,23 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
+class PostOnlyMiddleware:
+    """405 for GET and DELETE on the MCP endpoint: a stateless server has no standalone SSE stream to offer (the SDK
+    would hold such a GET open for ever) and no session to delete."""
+
+    def __init__(self, app: ASGIApp, path: str = "/mcp") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].rstrip("/") == self.path and scope["method"] in ("GET", "DELETE"):
+            response = JSONResponse({"error": "method not allowed: this server is stateless, POST only"},
+                                    status_code=405, headers={"Allow": "POST"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def build_http_app(options: HttpOptions) -> ASGIApp:
     from ml_expert_mcp.server.app import build_server
 
@@ -115,6 +132,7 @@ def build_http_app(options: HttpOptions) -> ASGIApp:
     app: ASGIApp = build_server().streamable_http_app(
         max_request_body_size=options.max_body_bytes, transport_security=options.security(), host=options.host,
         stateless_http=True, json_response=True)
+    app = PostOnlyMiddleware(app)
     if options.token is not None:
         app = BearerTokenMiddleware(app, options.token, options.open_paths)
     return app

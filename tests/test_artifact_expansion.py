@@ -133,6 +133,26 @@ def _pod_env(container: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e.get("value", f"secret-of-{e['name']}") for e in container["env"]}
 
 
+def test_every_container_shape_to_yaml_knows_is_written_literally() -> None:
+    from ml_expert_mcp.tools.common.k8s import to_yaml
+
+    hostile = "$(SECRET)-${SECRET}-$$-$"
+    env = [{"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}, {"name": "V", "value": hostile}]
+    spec = {"command": ["run", hostile], "args": [hostile], "env": env}
+    docs = [{"kind": "Deployment", "spec": {"template": {"spec": {"initContainers": [{"name": "i", **spec}],
+                                                                  "containers": [{"name": "c", **spec}]}}}},
+            {"kind": "TrainJob", "spec": {"trainer": spec}},
+            {"kind": "InferenceService", "spec": {"predictor": {"model": {"modelFormat": {"name": "x"}, **spec}}}},
+            {"kind": "Workflow", "spec": {"templates": [{"name": "t", "container": spec}]}}]
+    back = list(yaml.safe_load_all(to_yaml(docs)))
+    containers = [back[0]["spec"]["template"]["spec"]["initContainers"][0], back[0]["spec"]["template"]["spec"]["containers"][0],
+                  back[1]["spec"]["trainer"], back[2]["spec"]["predictor"]["model"], back[3]["spec"]["templates"][0]["container"]]
+    for container in containers:
+        secrets = {"SECRET": "leaked", "V": hostile}
+        assert [k8s_expand(a, secrets) for a in container["command"] + container["args"]] == ["run", hostile, hostile]
+        assert k8s_expand(container["env"][1]["value"], secrets) == hostile
+
+
 HOSTILE_URIS = ["s3://mlflow-bucket/${MLFLOW_DB_PASSWORD}", "s3://mlflow-bucket/$(PGPASSWORD)/x",
                 "s3://mlflow-bucket/$MLFLOW_SECRET_KEY$$", "s3://mlflow-bucket/$(MLFLOW_AUTH_ADMIN_PASSWORD)"]
 

@@ -145,6 +145,8 @@ def test_initialize_flood_keeps_no_sessions(tmp_path: Path) -> None:
             after = rss_mb(proc.pid)
         assert statuses == {200}
         assert legit_initialize(port) == 200
+        get = httpx.get(f"http://127.0.0.1:{port}/mcp", headers={"Accept": "text/event-stream"}, timeout=5)
+        assert get.status_code == 405  # no standalone stream held open for ever
     assert after - before < 40, f"RSS {before:.0f} -> {after:.0f} MB after {floods} initialize calls in {elapsed:.0f} s"
 
 

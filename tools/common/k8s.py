@@ -5,7 +5,8 @@ and namespaces); the full schema check is `kubernetes-validate --strict` in the 
 
 The kubelet expands `$(VAR)` in a container's command, args and env values (a user string `$(PGPASSWORD)` would
 become the secret): `to_yaml` writes every `$` there as `$$`, Kubernetes' escape, in every container of every pod
-template it finds, so no planner can forget it.
+template it finds (and in Argo `container`, Kubeflow `trainer` and KServe `model` objects), so no planner can
+forget it.
 """
 
 from __future__ import annotations
@@ -84,11 +85,26 @@ def _literal_container(container: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Objects that become a container: Argo's template `container`, Kubeflow TrainJob's `trainer`, KServe's `model`.
+CONTAINER_OBJECTS = ("container", "trainer", "model")
+
+
+def _is_container_like(value: Any) -> bool:
+    return isinstance(value, dict) and any(isinstance(value.get(k), list) for k in (*EXPANDED_FIELDS, "env"))
+
+
 def literal_expansions(node: Any) -> Any:
     """A copy of a manifest where the kubelet's `$(VAR)` expansion gives back every container string as written."""
     if isinstance(node, dict):
-        return {k: [_literal_container(literal_expansions(c)) if isinstance(c, dict) else c for c in v]
-                if k in CONTAINER_LISTS and isinstance(v, list) else literal_expansions(v) for k, v in node.items()}
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            if k in CONTAINER_LISTS and isinstance(v, list):
+                out[k] = [_literal_container(literal_expansions(c)) if isinstance(c, dict) else c for c in v]
+            elif k in CONTAINER_OBJECTS and _is_container_like(v):
+                out[k] = _literal_container(literal_expansions(v))
+            else:
+                out[k] = literal_expansions(v)
+        return out
     if isinstance(node, list):
         return [literal_expansions(v) for v in node]
     return node
