@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from ml_expert_mcp.tools.common.aliases import alias_notes
@@ -97,7 +99,7 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
 def _what_would_fit(req: EstimateTrainingMemoryRequest, ckpt: str) -> list[str]:
     """Single changes, each checked with the same estimator, that would make the layout fit."""
     lay = req.layout
-    candidates: list[tuple[str, dict, dict]] = []
+    candidates: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     if ckpt != "full":
         candidates.append(("activation_checkpointing='full'", {"activation_checkpointing": "full"}, {}))
     if lay.micro_batch_size > 1:

@@ -37,7 +37,7 @@ def peak_tflops(gpu: GpuSpec, precision: str) -> float:
 
 
 def matmul_efficiency(hidden: int, peak: float) -> float:
-    h_half = H_HALF_A100 * (peak / 312.0) ** 0.6
+    h_half = H_HALF_A100 * float((peak / 312.0) ** 0.6)
     h = max(hidden, 64)
     return E_MAX * h / (h + h_half)
 

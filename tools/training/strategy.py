@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from pydantic import Field
 
@@ -146,7 +147,7 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
     sp_frameworks = ("megatron", "deepspeed")
     limit = fit_limit_gib(ctx)
 
-    candidates: list[tuple[float, tuple, LayoutResult]] = []
+    candidates: list[tuple[float, tuple[Any, ...], LayoutResult]] = []
     best_rejection: dict[str, tuple[float, str]] = {}
     evaluated = 0
     for tp in tps:
@@ -223,9 +224,9 @@ def _reject(store: dict[str, tuple[float, str]], name: str, score: float, why: s
         store[name] = (score, why)
 
 
-def _distinct(candidates: list, k: int) -> list:
+def _distinct(candidates: list[tuple[float, tuple[Any, ...], LayoutResult]], k: int) -> list[tuple[float, tuple[Any, ...], LayoutResult]]:
     """Top k with distinct (strategy, tp, pp, cp) so the alternatives differ in kind, not just micro-batch."""
-    seen: set[tuple] = set()
+    seen: set[tuple[Any, ...]] = set()
     out = []
     for cand in candidates:
         tp, pp, cp, dp, zero, hybrid, offload, *_ = cand[1]
@@ -239,7 +240,7 @@ def _distinct(candidates: list, k: int) -> list:
     return out
 
 
-def _ranked(rank: int, key: tuple, res: LayoutResult, ctx: TrainingContext, framework: str) -> RankedLayout:
+def _ranked(rank: int, key: tuple[Any, ...], res: LayoutResult, ctx: TrainingContext, framework: str) -> RankedLayout:
     tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v = key
     st = res.step
     assert st is not None
@@ -289,7 +290,7 @@ def _what_would_fit(ctx: TrainingContext, req: SelectDistributionRequest) -> lis
     checkpointing or micro-batch left to the search. Says so when none of them does."""
     out: list[str] = []
 
-    def fits(update_training: dict | None = None, update_cluster: dict | None = None) -> bool:
+    def fits(update_training: dict[str, Any] | None = None, update_cluster: dict[str, Any] | None = None) -> bool:
         trial = req.model_copy(update={
             "cluster": req.cluster.model_copy(update=update_cluster or {}),
             "training": req.training.model_copy(update=update_training or {}), "top_k": 1})
