@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="Host header value this server answers to, NAME[:PORT] (repeatable; off loopback)")
     serve.add_argument("--allowed-origin", action="append", default=[], help="browser Origin allowed (repeatable)")
     serve.add_argument("--max-body-bytes", type=int, default=256 * 1024, help="largest request body (default 256 KiB)")
-    serve.add_argument("--header-timeout", type=float, default=10.0, help="seconds a client has to send request headers (default 10)")
+    serve.add_argument("--header-timeout", type=float, default=10.0, help="seconds a client has to send a request, headers and body (default 10)")
     serve.add_argument("--max-connections", type=int, default=512, help="open connections at most (default 512)")
     serve.add_argument("--max-connections-per-client", type=int, default=64,
                        help="open connections per client address (default 64; 0 = no limit, e.g. behind a proxy)")

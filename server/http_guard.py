@@ -1,9 +1,9 @@
 """Connection-level limits for the HTTP transport, below the ASGI app (which never sees a request whose headers
 have not arrived): slowloris and connection floods.
 
-- Request headers must arrive within `header_timeout_s` of the connection opening (or of the first byte of the
-  next request on a kept-alive connection); otherwise the connection is closed. uvicorn only bounds idle
-  keep-alive time, so a client sending one header byte every few seconds held a connection for ever.
+- A request (headers and body) must arrive within `header_timeout_s` of the connection opening (or of the first
+  byte of the next request on a kept-alive connection); otherwise the connection is closed. uvicorn only bounds
+  idle keep-alive time, so a client sending one header (or body) byte every few seconds held a connection for ever.
 - At most `max_connections` open connections, and `max_per_client` from one client address; the rest are closed
   at once, so file descriptors run out neither for the listener nor for legitimate clients.
 - Header blocks over `MAX_HEADER_BYTES` are refused by h11 (uvicorn's h11_max_incomplete_event_size).
@@ -26,6 +26,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 MAX_HEADER_BYTES = 16 * 1024
+READING = (h11.IDLE, h11.SEND_BODY)  # the client's side while a request's headers or body are still arriving
 logger = logging.getLogger("ml_expert_mcp.http")
 
 
@@ -114,7 +115,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
             super().data_received(data)
             if self.transport.is_closing():
                 self._cancel_header_timer()
-            elif self.conn.their_state is h11.IDLE:  # a request's headers have started but not finished
+            elif self.conn.their_state in READING:  # a request has started but not fully arrived
                 if self._header_timer is None:
                     self._arm_header_timer()
             else:
@@ -131,8 +132,8 @@ def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
 
         def _header_timeout(self) -> None:
             self._header_timer = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                logger.warning("connection from %s closed: request headers incomplete after %g s",
+            if self.conn.their_state in READING and not self.transport.is_closing():
+                logger.warning("connection from %s closed: request incomplete after %g s",
                                self.client[0] if self.client else "?", limits.header_timeout_s)
                 self.transport.abort()
 

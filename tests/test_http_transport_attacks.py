@@ -128,6 +128,24 @@ def test_header_timeout_closes_a_single_slow_client(tmp_path: Path) -> None:
     assert 1.5 < closed_after < 6, closed_after
 
 
+def test_a_dripped_body_is_cut_off_too(tmp_path: Path) -> None:
+    with server(tmp_path, "--header-timeout", "2") as (port, proc, log):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.send(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               b"Accept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n{")
+        start, answer = time.monotonic(), b""
+        with contextlib.suppress(OSError):
+            for _ in range(12):  # one body byte a second: the request can never finish in time
+                time.sleep(1)
+                s.send(b" ")
+            while chunk := s.recv(1024):
+                answer += chunk
+        closed_after = time.monotonic() - start
+        s.close()
+        assert legit_initialize(port) == 200
+    assert closed_after < 8, f"a dripped body held the connection {closed_after:.0f} s"
+
+
 def test_initialize_flood_keeps_no_sessions(tmp_path: Path) -> None:
     floods = 2000
     with server(tmp_path) as (port, proc, log):
