@@ -17,6 +17,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from mcp import Client
@@ -262,3 +263,56 @@ async def test_probe_overhead_on_loopback_is_small() -> None:
             times.append(time.perf_counter() - start)
     per_get = statistics.median(times) / 2  # status + metadata
     assert per_get < 0.005 * 4, f"{per_get * 1000:.1f} ms per GET"  # 5 ms target; x4 slack for a loaded CI machine
+
+
+def test_https_by_name_verifies_the_name_on_the_pinned_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe connects to the checked address but sends the name as TLS server name and checks the certificate
+    against it: https keeps working by name, and a certificate for another name is refused."""
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=probe.test", "-addext", "subjectAltName=DNS:probe.test"],
+                   check=True, capture_output=True)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    monkeypatch.setattr(http_json, "_ssl_context", trusted)
+    real = socket.getaddrinfo
+
+    def names(host: object, port: object, *args: object, **kwargs: object) -> list:
+        if host in ("probe.test", b"probe.test", "other.test", b"other.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", int(port or 443)))]
+        return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", names)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(str(cert), str(key))
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            send(self, b"OK")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port = str(httpd.server_address[1])
+    try:
+        _, _, good = await_call("verify_mlflow_server", {"tracking_uri": f"https://probe.test:{port}", "timeout_s": 5})
+        _, text, bad = await_call("verify_mlflow_server", {"tracking_uri": f"https://other.test:{port}", "timeout_s": 5})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert good is not None and good["healthy"], good
+    assert bad is not None and not bad["healthy"] and "CERTIFICATE_VERIFY_FAILED" in text, text
+
+
+def await_call(tool: str, args: dict) -> tuple[bool, str, dict | None]:
+    import anyio
+
+    return anyio.run(call, tool, args)
