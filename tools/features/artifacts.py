@@ -85,14 +85,15 @@ def services_of(req: DesignFeatureStoreRequest) -> dict[str, list[str]]:
 
 
 def feature_store_yaml(req: DesignFeatureStoreRequest, online: str, offline: str) -> str:
-    online_cfg: dict[str, Any] = {
+    online_choices: dict[str, dict[str, Any]] = {
         "redis": {"type": "redis", "redis_type": "redis_cluster", "connection_string": "${REDIS_CONNECTION_STRING}"},
         "dynamodb": {"type": "dynamodb", "region": "${AWS_REGION}", "batch_size": 100},
         "postgres": {"type": "postgres", "host": "${PG_HOST}", "port": 5432, "database": "feast",
                      "db_schema": req.project, "user": "${PG_USER}", "password": "${PG_PASSWORD}"},
         "sqlite": {"type": "sqlite", "path": "data/online_store.db"},
-    }[online]
-    offline_cfg: dict[str, Any] = {
+    }
+    online_cfg = online_choices[online]
+    offline_choices: dict[str, dict[str, Any]] = {
         "file": {"type": "file"}, "duckdb": {"type": "duckdb"},
         "bigquery": {"type": "bigquery", "dataset": req.project},
         "snowflake": {"type": "snowflake.offline", "account": "${SNOWFLAKE_ACCOUNT}", "user": "${SNOWFLAKE_USER}",
@@ -102,19 +103,20 @@ def feature_store_yaml(req: DesignFeatureStoreRequest, online: str, offline: str
                      "database": "features", "user": "${REDSHIFT_USER}",
                      "s3_staging_location": f"s3://{req.project}-features/staging", "iam_role": "${REDSHIFT_IAM_ROLE}"},
         "spark": {"type": "spark", "spark_conf": {"spark.sql.session.timeZone": "UTC"}},
-    }[offline]
+    }
+    offline_cfg = offline_choices[offline]
     provider = {"aws": "aws", "gcp": "gcp"}.get(req.cloud, "local")
     doc = {"project": req.project, "provider": provider,
            "registry": {"registry_type": "sql", "path": "${FEAST_REGISTRY_URL}", "cache_ttl_seconds": 60},
            "online_store": online_cfg, "offline_store": offline_cfg, "entity_key_serialization_version": 3}
-    return yaml.safe_dump(doc, sort_keys=False)
+    return str(yaml.safe_dump(doc, sort_keys=False))
 
 
 def local_feature_store_yaml(req: DesignFeatureStoreRequest) -> str:
     doc = {"project": req.project, "provider": "local", "registry": "data/registry.db",
            "online_store": {"type": "sqlite", "path": "data/online_store.db"}, "offline_store": {"type": "file"},
            "entity_key_serialization_version": 3}
-    return yaml.safe_dump(doc, sort_keys=False)
+    return str(yaml.safe_dump(doc, sort_keys=False))
 
 
 def generate_sample_py(req: DesignFeatureStoreRequest) -> str:

@@ -10,7 +10,7 @@ from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.features import artifacts, sizing
 from ml_expert_mcp.tools.features.facts import cite, facts, store
-from ml_expert_mcp.tools.features.inputs import DesignFeatureStoreRequest, FeatureViewSpec
+from ml_expert_mcp.tools.features.inputs import DesignFeatureStoreRequest, EntitySpec, FeatureViewSpec
 from ml_expert_mcp.tools.features.plans import FeatureStoreArtifacts, FeatureStoreDesign, SizingLine, StoreOption
 
 GIB = 1024**3
@@ -54,7 +54,7 @@ def _keys(req: DesignFeatureStoreRequest, view: FeatureViewSpec) -> int:
     return max(counts[n] for n in view.entities)
 
 
-def _entities(req: DesignFeatureStoreRequest, view: FeatureViewSpec) -> list:
+def _entities(req: DesignFeatureStoreRequest, view: FeatureViewSpec) -> list[EntitySpec]:
     by_name = {e.name: e for e in req.entities}
     return [by_name[n] for n in view.entities]
 

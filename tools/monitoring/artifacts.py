@@ -70,7 +70,7 @@ def prometheus_rules(req: DesignMonitoringRequest, window: WindowPlan, perf: Per
                                                  f"{perf.labels_per_window} labels (window ending "
                                                  f"{req.label_delay_hours:g} h ago)"}})
     doc = {"groups": [{"name": f"ml-monitoring-{model}", "interval": "1m", "rules": rules}]}
-    return yaml.safe_dump(doc, sort_keys=False, width=1000)
+    return str(yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
 def alertmanager_route(req: DesignMonitoringRequest) -> str:
@@ -80,7 +80,7 @@ def alertmanager_route(req: DesignMonitoringRequest) -> str:
         "receivers": [{"name": "default"},
                       {"name": "retrain-pipeline", "webhook_configs": [
                           {"url": "http://pipeline-trigger.ml.svc:8080/v1/trigger", "send_resolved": False}]}]}
-    return yaml.safe_dump(doc, sort_keys=False)
+    return str(yaml.safe_dump(doc, sort_keys=False))
 
 
 def _schedule(hours: float) -> tuple[str, int]:

@@ -221,7 +221,8 @@ def design_model_monitoring(req: DesignMonitoringRequest) -> MonitoringDesign:
         f"{req.false_alarm_rate:g} false alarms per check for the model ({alpha:.3g} per feature). Statistics: "
         + ", ".join(sorted({f"{c.type} -> {c.statistic}" for c in checks_out})) + "."
         + (f" Performance: {performance.labels_per_window} labels per window, a drop of "
-           f"{req.performance.min_change:g} seen after {performance.detection_delay_hours:.3g} h." if performance else "")
+           f"{req.performance.min_change:g} seen after {performance.detection_delay_hours:.3g} h."
+           if performance and req.performance else "")
         + f" Retraining: two consecutive drift alarms or one performance alarm start {req.pipeline_name} "
         f"({PIPELINE_TOOL}).")
     plan_arts = artifacts.build(req, window, checks_out, performance)

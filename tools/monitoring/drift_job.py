@@ -31,7 +31,7 @@ def bin_reference(ref: list[str], feature: dict[str, Any]) -> dict[str, Any]:
     if kind in ("numeric", "count"):
         values = np.asarray(ref, dtype=float)
         method = "inverted_cdf" if kind == "count" else "linear"  # count edges stay observed integers
-        qs = np.quantile(values, np.arange(1, feature["bins"]) / feature["bins"], method=method)
+        qs = np.quantile(values, np.arange(1, feature["bins"]) / feature["bins"], method=method)  # type: ignore[call-overload]
         return {"edges": np.unique(qs)}
     if kind == "boolean":
         return {}

@@ -8,6 +8,7 @@ quantiles by bisection. tests/test_monitoring_stats.py checks every function aga
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from statistics import NormalDist
 
 _EPS = 1e-15
@@ -76,7 +77,7 @@ def ncx2_cdf(x: float, df: float, nc: float) -> float:
     return min(1.0, total)
 
 
-def _bisect(f, lo: float, hi: float, iterations: int = 200) -> float:  # f(x) increasing in x
+def _bisect(f: Callable[[float], bool], lo: float, hi: float, iterations: int = 200) -> float:  # f increasing
     for _ in range(iterations):
         mid = (lo + hi) / 2.0
         if f(mid):
