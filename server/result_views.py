@@ -3,7 +3,8 @@
 - `full`: the whole plan, artifacts included.
 - `plan` (default): the plan with large text elided: a string over LONG_TEXT characters (a script, a manifest, a
   config file) becomes a note naming its size, then, while the result is still over PLAN_BUDGET characters, the
-  largest nested value does; every elided path is listed under `omitted`. Call again with detail='full' for them.
+  largest nested value does, and last the longest top-level list keeps only its first items; every elided path
+  is listed under `omitted`. Call again with detail='full' for them.
 - `summary`: `summary`, `caveats` and the top-level numbers, flags and short strings.
 Output schemas describe nested values only as objects (server.tool_schemas), so every view validates.
 """
@@ -19,6 +20,7 @@ DETAIL_DESCRIPTION = "summary: headline and numbers; plan (default): without lar
 LONG_TEXT = 600
 PLAN_BUDGET = 7_500  # characters of compact JSON: about 2,000 tokens
 SHORT_TEXT = 200
+KEEP_ITEMS = 3  # a top-level list cut to fit the budget keeps at least this many items
 
 
 def _size(value: Any) -> int:
@@ -40,16 +42,17 @@ def _elide_long_text(value: Any, path: str, omitted: list[str]) -> Any:
     return value
 
 
-def _largest_nested(value: Any, path: str, depth: int) -> tuple[int, str, Any, Any] | None:
-    """(size, path, container, key) of the largest dict/list value below the top level."""
+def _largest_nested(value: Any, path: str, root: bool) -> tuple[int, str, Any, Any] | None:
+    """(size, path, container, key) of the largest dict/list value that sits in a dict below the top level: the
+    output schema constrains only the top-level fields and the items of top-level arrays (as objects)."""
     best: tuple[int, str, Any, Any] | None = None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, sub in items:
         if isinstance(sub, dict | list) and sub:
-            sub_path = f"{path}.{key}" if isinstance(value, dict) and path else (f"{path}[{key}]" if path else str(key))
-            if depth >= 1 and (best is None or _size(sub) > best[0]):
+            sub_path = f"{path}[{key}]" if isinstance(value, list) else (f"{path}.{key}" if path else str(key))
+            if isinstance(value, dict) and not root and (best is None or _size(sub) > best[0]):
                 best = (_size(sub), sub_path, value, key)
-            deeper = _largest_nested(sub, sub_path, depth + 1)
+            deeper = _largest_nested(sub, sub_path, False)
             if deeper is not None and (best is None or deeper[0] > best[0]):
                 best = deeper
     return best
@@ -71,10 +74,18 @@ def view(structured: dict[str, Any], detail: Detail) -> dict[str, Any]:
         return {**out, "omitted": omitted} if omitted else out
     out = _elide_long_text(structured, "", omitted)
     while _size(out) > PLAN_BUDGET:
-        found = _largest_nested(out, "", 0)
+        found = _largest_nested(out, "", True)
         if found is None or found[0] < 200:
             break
         _, path, container, key = found
         container[key] = _note(container[key])
         omitted.append(path)
+    while _size(out) > PLAN_BUDGET:  # then the longest top-level list keeps its first items
+        lists = [(len(v), k) for k, v in out.items() if isinstance(v, list) and len(v) > KEEP_ITEMS]
+        if not lists:
+            break
+        _, key = max(lists)
+        kept = max(KEEP_ITEMS, len(out[key]) * 2 // 3)
+        omitted.append(f"{key}[{kept}:] ({len(out[key]) - kept} more items)")
+        out[key] = out[key][:kept]
     return {**out, "omitted": omitted} if omitted else out
