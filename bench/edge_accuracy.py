@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -120,7 +119,7 @@ def table(rows: list[dict]) -> str:
         err = f"{r['error']:.2e}" if "error" in r else "-"
         note = r.get("failure") or r.get("runtime", "")
         lines.append(f"{r['model']:<20} {r['path']:<19} {r['recipe']:<13} {r['predicted_bytes']:>11,} "
-                     f"{r.get('real_bytes', 0):>11,} {size:>9} {err:>9} {r['tolerance']:>9.0e}  {note}")
+                     f"{r.get('real_bytes', 0):>11,} {size:>9} {err:>9} {r['tolerance']:>9g}  {note}")
     sized = [r for r in rows if "size_error" in r]
     run = [r for r in rows if "error" in r]
     quantized = [r for r in run if r["recipe"] != "fp32"]
@@ -133,11 +132,38 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+VERSIONS = ("tensorflow-cpu 2.21.0, tf-keras 2.21.0, ai-edge-litert 2.3.0, litert-quantizer 0.11.0, tensorflowjs 4.22.0, "
+            "@tensorflow/tfjs 4.22.0 on Node 22; torch 2.13.0+cpu, executorch 1.5.1, coremltools 9.0, onnx, onnxruntime, "
+            "litert-torch 0.10.0")
+CSV_FIELDS = ("case", "model", "path", "recipe", "predicted_bytes", "real_bytes", "size_error", "error", "tolerance",
+              "runtime", "setup", "source", "date", "measured")
+
+
+def write_evidence(rows: list[dict], path: Path, date: str) -> None:
+    """The measured rows as bench/evidence CSV: exact setup, value, where it comes from, date, what is measured."""
+    import csv
+
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({
+                "case": r["case"], "model": r["model"], "path": r["path"], "recipe": r["recipe"],
+                "predicted_bytes": r["predicted_bytes"], "real_bytes": r.get("real_bytes", ""),
+                "size_error": f"{r['size_error']:+.4f}" if "size_error" in r else "",
+                "error": f"{r['error']:.3e}" if "error" in r else "", "tolerance": r["tolerance"],
+                "runtime": r.get("failure") or r.get("runtime", ""), "setup": VERSIONS + "; 2-core x86-64 CPU",
+                "source": "tests/edge_runners (this repository): the plan's conversion script run as emitted",
+                "date": date,
+                "measured": "artifact bytes on disk (folders summed); max|y - y_fp32| / max|y_fp32| on one fixed input"})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="store_true", help="run the conversions even if results exist")
     parser.add_argument("--work", type=Path, help="keep the converted models in this folder")
     parser.add_argument("--rescore", type=Path, help="re-plan and score the conversions already in this folder")
+    parser.add_argument("--evidence", type=Path, help="also write the rows as an evidence CSV here")
     args = parser.parse_args()
     if args.rescore:
         rows = score(args.rescore)
@@ -151,7 +177,10 @@ def main() -> None:
     else:
         rows = json.loads(RESULTS.read_text())
     print(table(rows))
-    sys.exit(0)
+    if args.evidence:
+        import datetime
+
+        write_evidence(rows, args.evidence, datetime.date.today().isoformat())
 
 
 if __name__ == "__main__":

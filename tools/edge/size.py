@@ -122,6 +122,8 @@ def tflite_bytes(layers: list[Layer], recipe: str, packed_qkv: bool = False) -> 
         else:
             data += 4 * t.elements
     activations = ops + 1
+    if packed_qkv:  # litert-torch graphs carry a shape constant for about one op in three (RESHAPE/TRANSPOSE)
+        extra_tensors += round(ops * c["torch_shape_constants_per_op"])
     if recipe == "full_int8":  # every activation carries a scale and zero point; QUANTIZE/DEQUANTIZE at the ends
         extra_ops += 2
         extra_tensors += 2
@@ -217,7 +219,9 @@ def artifact_bytes(path: str, layers: list[Layer], recipe: str) -> int:
         return tflite_bytes(layers, recipe, packed_qkv=path == "litert_torch")
     if fmt == "pte":
         if path == "executorch_coreml":  # the delegate blob is the Core ML model, inside the program
-            return edge_data().format["pte"]["fixed"] + mlpackage_bytes(layers, recipe)
+            c = edge_data().format["pte"]
+            return c["fixed"] + mlpackage_bytes(layers, recipe) + \
+                c["coreml_delegate_operator"] * operator_count(layers, "mlpackage")
         return pte_bytes(layers, recipe)
     if fmt == "mlpackage":
         return mlpackage_bytes(layers, recipe)
