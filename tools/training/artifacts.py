@@ -160,8 +160,9 @@ def _fsdp2(best: RankedLayout, ctx: TrainingContext, dtype: str, lr: float) -> L
         "    if not blocks:  # not a Hugging Face model: shard its top-level children",
         "        blocks = [m for m in model.children() if any(True for _ in m.parameters())]",
         "    embed = model.get_input_embeddings() if hasattr(model, \"get_input_embeddings\") else None",
-        "    if embed is not None:  # a tied input embedding stays in the root group with the output head",
-        "        blocks = [b for b in blocks if all(p is not embed.weight for p in b.parameters())]",
+        "    tied = getattr(embed, \"weight\", None)",
+        "    if tied is not None:  # a (tied) input embedding stays in the root group with the output head",
+        "        blocks = [b for b in blocks if all(p is not tied for p in b.parameters())]",
     ]
     body: list[str] = []
     if lay.tensor_parallel > 1:
