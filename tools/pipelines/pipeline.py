@@ -4,6 +4,8 @@ Kubeflow, and the cheapest catalogue instance with a fitting layout for SageMake
 
 from __future__ import annotations
 
+from typing import Any
+
 from ml_expert_mcp.knowledge import instance_catalog
 from ml_expert_mcp.tools.common.aws import require_valid
 from ml_expert_mcp.tools.common.errors import PlanInputError
@@ -27,7 +29,7 @@ def _training(req: DesignMlPipelineRequest) -> TrainingSpec:
     return TrainingSpec(sequence_length=req.sequence_length)
 
 
-def _kubeflow_step(req: DesignMlPipelineRequest) -> tuple[dict, str, float]:
+def _kubeflow_step(req: DesignMlPipelineRequest) -> tuple[dict[str, Any], str, float]:
     if req.model is None:
         return CPU_STEP, "single process (CPU)", 16.0
     try:

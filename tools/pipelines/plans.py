@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from ml_expert_mcp.tools.common.models import StrictModel
@@ -68,7 +70,7 @@ class PipelineArtifacts(StrictModel):
     kfp_python: str = Field(description="KFP v2 DSL program (kfp 2.17).")
     kfp_compile: str = Field(description="Command that compiles it to the IR YAML.")
     tfx_python: str = Field(description="TFX 1.21 component graph (not executed here: see caveats).")
-    sagemaker_create_pipeline: dict = Field(description="CreatePipeline request (botocore-validated).")
+    sagemaker_create_pipeline: dict[str, Any] = Field(description="CreatePipeline request (botocore-validated).")
     github_workflow: str = Field(description="GitHub Actions workflow: test, compile, trigger.")
 
 

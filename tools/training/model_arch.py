@@ -172,7 +172,7 @@ def resolve_model(spec: ModelSpec) -> Architecture:
 
 
 def _resolve(spec: ModelSpec) -> Architecture:
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     name = "custom"
     if spec.preset is not None:
         catalog = model_catalog()  # common names too ("llama-3-70b"); report the reading with alias_note
