@@ -82,8 +82,13 @@ async def check_target(url: str, field: str) -> Target:
                              "address (cloud metadata range); refused")
     address = addresses[0].split("%")[0]
     netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-    host_header = parts.netloc.rpartition("@")[2]
+    try:  # Host header and TLS server name are ASCII: an internationalised name goes in its IDNA form
+        name = f"[{host}]" if literal is not None and literal.version == 6 else host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise PlanInputError(field, f"{host[:80]!r} is not a valid host name") from None
+    host_header = name if parts.port is None else f"{name}:{parts.port}"
     auth = (unquote(parts.username or ""), unquote(parts.password or "")) if parts.username is not None else None
     path = parts.path.rstrip("/")
-    return Target(url=f"{parts.scheme}://{netloc}{path}", shown=f"{parts.scheme}://{host_header}{path}",
-                  host_header=host_header, sni_hostname=None if literal is not None else host, auth=auth)
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
+    return Target(url=f"{parts.scheme}://{netloc}{path}", shown=shown, host_header=host_header,
+                  sni_hostname=None if literal is not None else name, auth=auth)

@@ -219,6 +219,23 @@ async def test_dns_rebinding_connects_to_the_checked_address(tool: str, monkeypa
 
 
 @pytest.mark.anyio
+async def test_an_internationalised_name_is_sent_in_its_idna_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+
+    def idn(host: object, port: object, *args: object, **kwargs: object) -> list:
+        if host in ("bücher.test", b"xn--bcher-kva.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", int(port or 80)))]
+        return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", idn)
+    with hostile_server(lambda h: send(h, b"{}")) as (url, seen):
+        port = url.rsplit(":", 1)[1]
+        is_error, text, out = await call("verify_mlflow_server", {"tracking_uri": f"http://bücher.test:{port}"})
+    assert not is_error, text
+    assert seen and seen[0]["host"] == f"xn--bcher-kva.test:{port}"
+
+
+@pytest.mark.anyio
 async def test_a_failed_first_lookup_no_longer_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     real = socket.getaddrinfo
     calls: list[str] = []
