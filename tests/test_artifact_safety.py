@@ -8,7 +8,7 @@ import json
 import shlex
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -56,6 +56,7 @@ def test_approvers_cannot_escape_the_workflow_comment(approver: str) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=TEXT, key=st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,30}", fullmatch=True))
 def test_sagemaker_hyperparameters_survive_json_and_python(value: str, key: str) -> None:
+    assume(not key.lower().startswith("sagemaker_"))  # reserved for the training toolkit: refused (issue 15)
     plan = plan_sagemaker_job(job_request(workload={"gpu_memory_gib": 20, "gpu_count": 1, "runtime_hours": 1},
                                           hyperparameters={key: value}))
     job = plan.create_training_job
