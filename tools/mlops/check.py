@@ -14,7 +14,7 @@ class VerifyMLflowRequest(StrictModel):
                                          description="Version (or prefix such as '3' or '3.17') the design deploys.")
     expect_auth: bool | None = Field(default=None, description="Whether anonymous API calls must be refused (basic auth).")
     expect_prometheus: bool | None = Field(default=None, description="Whether /metrics must answer.")
-    timeout_s: float = Field(default=5.0, ge=0.1, le=30.0, description="Per-request timeout, seconds.")
+    timeout_s: float = Field(default=5.0, ge=0.1, le=30.0, description="Per-request limit, connect to last byte, s; the call stops at 3x.")
     metrics_credentials_env: str | None = Field(default=None, max_length=128, pattern=r"^[A-Z_][A-Z0-9_]{0,127}$",
                                                 description="Name of an environment variable of this server holding user:password for /metrics behind basic auth (never the secret itself).")
 

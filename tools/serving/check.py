@@ -19,7 +19,7 @@ class VerifyTFServingRequest(StrictModel):
     model_name: str = Field(max_length=256, pattern=MODEL_NAME_PATTERN, description="Model name as in /v1/models/NAME.")
     expected_versions: list[ServedVersion] = Field(default_factory=list, max_length=8,
                                                    description="Versions (and labels) the plan serves.")
-    timeout_s: float = Field(default=5.0, ge=0.1, le=30.0, description="Per-request timeout, seconds.")
+    timeout_s: float = Field(default=5.0, ge=0.1, le=30.0, description="Per-request limit, connect to last byte, s; the call stops at 3x.")
 
 
 class VersionState(BaseModel):
