@@ -234,7 +234,8 @@ def plan_edge_deployment(req: PlanEdgeDeploymentRequest) -> EdgeDeploymentPlan:
     if chosen.path in ("coreml", "executorch_coreml"):
         caveats.append("coremltools converts on Linux; running the .mlpackage needs macOS/iOS.")
     if chosen.path == "executorch_qnn":
-        caveats.append("The QNN backend needs ExecuTorch built with Qualcomm's QNN SDK (not on PyPI).")
+        caveats.append("The QNN backend needs ExecuTorch built with Qualcomm's QNN SDK (not on PyPI); its size is "
+                       "predicted with XNNPACK's layout, not checked against a QNN build.")
     if chosen.recipe == "int4_weight_only":
         caveats.append("int4 weight-only is meant for LLM-sized linear layers; convolutions stay at 8 bits or more.")
     install = {"litert_tf": "pip install tensorflow==2.21.0 tf-keras==2.21.0 ai-edge-litert==2.3.0 litert-quantizer==0.11.0",
