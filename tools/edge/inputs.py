@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -32,15 +32,15 @@ class EdgeModel(StrictModel):
     source: Source = Field(description="keras (tf_keras), saved_model, pytorch (torch.export).")
     preset: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
                                description="mobilenet_v2 or a dense transformer of the model catalogue; else layers.")
-    layers: list[Layer] = Field(default_factory=list, max_length=64, description="Layer groups (no preset).")
-    input_shape: list[int] = Field(default_factory=lambda: [1, 224, 224, 3], min_length=1, max_length=5,
+    layers: list[Layer] = Field(default_factory=list, max_length=64, description="Layers (no preset).")
+    input_shape: list[Annotated[int, Field(ge=1, le=1_000_000)]] = Field(default_factory=lambda: [1, 224, 224, 3], min_length=1, max_length=5,
                                    description="Input shape (NHWC keras, NCHW pytorch).")
     representative_samples: int = Field(default=0, ge=0, le=100_000,
                                         description="Calibration samples available (full_int8 needs >= 1).")
 
 
 class PlanEdgeDeploymentRequest(StrictModel):
-    model: EdgeModel
+    model: EdgeModel = Field(description="Source and preset or layers.")
     targets: list[Target] = Field(min_length=1, max_length=4, description="Devices the artifact must run on.")
     accuracy_tolerance: float = Field(default=0.05, ge=1e-6, le=1.0,
                                       description="Accepted max|y-y_fp32|/max|y_fp32|.")
