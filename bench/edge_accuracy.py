@@ -7,6 +7,7 @@ predicted with real bytes (floor: within 5%) and the output error with the recip
 
 Run: python -m bench.edge_accuracy            prints the table of bench/results/edge_accuracy.json (written by
                                               tests/test_edge_conversions.py), or runs the conversions if absent
+     python -m bench.edge_accuracy --table-only   the table, failing when the results file is absent (CI)
      python -m bench.edge_accuracy --run      runs the conversions (a few minutes on 2 cores)
 """
 
@@ -164,7 +165,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep the converted models in this folder")
     parser.add_argument("--rescore", type=Path, help="re-plan and score the conversions already in this folder")
     parser.add_argument("--evidence", type=Path, help="also write the rows as an evidence CSV here")
+    parser.add_argument("--table-only", action="store_true", help="print the results file's table; never convert")
     args = parser.parse_args()
+    if args.table_only and not RESULTS.exists():
+        raise SystemExit(f"{RESULTS} missing: tests/test_edge_conversions.py writes it")
     if args.rescore:
         rows = score(args.rescore)
     elif args.run or not RESULTS.exists():
