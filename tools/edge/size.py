@@ -129,7 +129,7 @@ def tflite_bytes(layers: list[Layer], recipe: str, packed_qkv: bool = False) -> 
         extra_tensors += 2
         quant += c["quant_tensor"] * (activations + extra_tensors)
     n_tensors = len(ts) + activations + extra_tensors
-    return c["fixed"] + data + quant + c["tensor"] * n_tensors + c["operator"] * (ops + extra_ops)
+    return int(c["fixed"] + data + quant + c["tensor"] * n_tensors + c["operator"] * (ops + extra_ops))
 
 
 def pte_bytes(layers: list[Layer], recipe: str) -> int:
@@ -148,7 +148,7 @@ def pte_bytes(layers: list[Layer], recipe: str) -> int:
             data += (t.elements + 1) // 2 + 4 * math.ceil(t.elements / 32)
         else:
             data += (4 if t.role == "bias" else 1) * t.elements + c["quant_channel"] * t.channels
-    return c["fixed"] + data + c["tensor"] * (len(ts) + ops + 1) + c["operator"] * ops
+    return int(c["fixed"] + data + c["tensor"] * (len(ts) + ops + 1) + c["operator"] * ops)
 
 
 def onnx_bytes(layers: list[Layer], recipe: str, fmt: str) -> int:
@@ -166,7 +166,7 @@ def onnx_bytes(layers: list[Layer], recipe: str, fmt: str) -> int:
             quant += c["quant_tensor"]
         else:
             data += 4 * t.elements
-    return c["fixed"] + data + quant + c["tensor"] * len(ts) + c["operator"] * ops
+    return int(c["fixed"] + data + quant + c["tensor"] * len(ts) + c["operator"] * ops)
 
 
 def mlpackage_bytes(layers: list[Layer], recipe: str) -> int:
@@ -193,7 +193,7 @@ def mlpackage_bytes(layers: list[Layer], recipe: str) -> int:
     # ct.convert on a torch.export program saves executorch_debug_handle_mapping.json beside the model (fp32/fp16;
     # ct.optimize.coreml's output is saved without it)
     mapping = c["debug_mapping_operator"] * ops if recipe in ("fp32", "fp16") else 0
-    return c["fixed"] + weights + inline + c["operator"] * ops + mapping
+    return int(c["fixed"] + weights + inline + c["operator"] * ops + mapping)
 
 
 def tfjs_bytes(layers: list[Layer], recipe: str) -> int:
@@ -205,7 +205,7 @@ def tfjs_bytes(layers: list[Layer], recipe: str) -> int:
     table = c["layer_json"]
     topology = table["input"] + sum(table.get(layer.op, 220) * layer.count for layer in layers)
     shards = max(1, math.ceil(data / c["shard_bytes"]))
-    return c["fixed"] + topology + entry * len(ts) + 24 * shards + data
+    return int(c["fixed"] + topology + entry * len(ts) + 24 * shards + data)
 
 
 FORMAT_OF_PATH = {"litert_tf": "tflite", "litert_torch": "tflite", "litert_micro": "tflite",
@@ -220,8 +220,8 @@ def artifact_bytes(path: str, layers: list[Layer], recipe: str) -> int:
     if fmt == "pte":
         if path == "executorch_coreml":  # the delegate blob is the Core ML model, inside the program
             c = edge_data().format["pte"]
-            return c["fixed"] + mlpackage_bytes(layers, recipe) + \
-                c["coreml_delegate_operator"] * operator_count(layers, "mlpackage")
+            return int(c["fixed"] + mlpackage_bytes(layers, recipe) + \
+                c["coreml_delegate_operator"] * operator_count(layers, "mlpackage"))
         return pte_bytes(layers, recipe)
     if fmt == "mlpackage":
         return mlpackage_bytes(layers, recipe)
