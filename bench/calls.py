@@ -68,6 +68,11 @@ LARGE: dict[str, dict[str, Any]] = {
 INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("search_knowledge", {"query": "x", "limit": 0}, "limit"),
     ("estimate_training_memory", {"model": {"preset": "llama-2-7b"}, "cluster": {"gpu": "Z80"}}, "cluster.gpu"),
+    ("estimate_training_memory", {"model": {"preset": "mixtral-8x7b"}, "layout": {"data_parallel": 8, "expert_parallel": 3}},
+     "layout.expert_parallel"),
+    ("select_distribution_strategy", {"model": {"preset": "llama-3.1-8b"},
+                                      "training": {"finetuning": {"method": "qlora", "base_quantization": "fp8"}}},
+     "base_quantization"),
     ("plan_tf_serving", {**SMALL["plan_tf_serving"], "sla": {"latency_ms": -1}}, "latency_ms"),
     ("plan_sagemaker_job", {**SMALL["plan_sagemaker_job"], "aws": {"role_arn": "nope"}}, "role_arn"),
     ("plan_llm_serving", {**SMALL["plan_llm_serving"], "config": {"tensor_parallel": 3}}, "config.tensor_parallel"),
