@@ -59,6 +59,9 @@ class LlmEndpointFigures(BaseModel):
     output_tokens_per_s: float = Field(description="Per instance at its peak share.")
 
 
+LLM_MAX_RPS = 1e5  # plan_llm_serving's workload.requests_per_s bound
+
+
 def _serving_request(llm: EndpointLlm, gpu: str, rate: float) -> PlanLlmServingRequest:
     return PlanLlmServingRequest(
         model=llm.model, weight_format=llm.weight_format, kv_cache_dtype=llm.kv_cache_dtype, engine="vllm", gpu=gpu,
@@ -109,6 +112,9 @@ def plan_llm_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpointPla
                              "LLM endpoints are planned real-time")):
         if bad:
             raise PlanInputError(field, f"{why}; remove it for an LLM endpoint")
+    if req.traffic.peak_rps > LLM_MAX_RPS:
+        raise PlanInputError("traffic.peak_rps", f"at most {LLM_MAX_RPS:,.0f} requests/s for an LLM endpoint "
+                             "(the LLM serving planner's range)")
     hosting = [i for i in instance_catalog().values() if i.hosting and i.gpu]
     if o.instance_type:
         hosting = [i for i in hosting if i.id == o.instance_type]
