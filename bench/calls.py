@@ -85,7 +85,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
      "ttl_seconds"),
     ("design_model_monitoring", {**SMALL["design_model_monitoring"], "power": 1.5}, "power"),
     ("recommend_framework", {"task": "tabular", "data_size_gb": 5, "unknown_knob": 1}, "unknown_knob"),
-    ("plan_edge_deployment", {**SMALL["plan_edge_deployment"], "recipe": "full_int8",
+    ("plan_edge_deployment", {**SMALL["plan_edge_deployment"], "recipe": "full_int8", "targets": ["android_npu"],
                               "model": {"source": "keras", "preset": "mobilenet_v2"}}, "representative_samples"),
     ("plan_kubeflow_training", {"model": {"preset": "llama-3.1-8b"}, "runtime": "torch-distributed-v9"}, "runtime"),
     ("plan_kubeflow_training", {"model": {"preset": "llama-3.1-8b"}, "node": {"gpus": 4}, "gpus_per_node": 8},
