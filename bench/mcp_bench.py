@@ -42,6 +42,12 @@ def stats(samples: list[float]) -> dict[str, float]:
             "p99_ms": round(data[min(len(data) - 1, int(0.99 * len(data)))] * 1e3, 3), "n": len(data)}
 
 
+def _registered(server: Any) -> Any:
+    """Timed through the server's own call_tool, which skips the middleware: register as a first call would."""
+    next(m for m in server.middleware if isinstance(m, ToolCatalogue)).ensure_registered()
+    return server
+
+
 def _clear_planner_caches() -> None:
     from ml_expert_mcp.tools.training.strategy import clear_search_cache
 
@@ -99,9 +105,7 @@ async def in_process(n: int) -> dict[str, Any]:
     from bench.baseline_server import server as baseline
 
     results: dict[str, Any] = {}
-    plain, cached_server = build_server(cache_size=0), build_server()
-    for server in (plain, cached_server):  # timed through the server's own call_tool: register as a first call would
-        next(m for m in server.middleware if isinstance(m, ToolCatalogue)).ensure_registered()
+    plain, cached_server = _registered(build_server(cache_size=0)), _registered(build_server())
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(Client(plain))
         await client.list_tools()  # the client keeps the output schemas it validates against
@@ -209,9 +213,8 @@ async def probe_overhead(n: int) -> dict[str, float]:
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         args = {"base_url": f"http://127.0.0.1:{httpd.server_address[1]}", "model_name": "m"}
-        server = build_server(cache_size=0)
-        async with Client(server) as client:
-            await client.list_tools()  # registers the tools
+        server = _registered(build_server(cache_size=0))
+        async with Client(server):
             await timed_calls(server.call_tool, "verify_tf_serving", args, 3)
             return stats(await timed_calls(server.call_tool, "verify_tf_serving", args, n))
     finally:
