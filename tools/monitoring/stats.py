@@ -2,13 +2,16 @@
 
 The planner stays deterministic and free of scipy: the regularized incomplete gamma function (series and continued
 fraction, Numerical Recipes 6.2), the noncentral chi-squared CDF as its Poisson mixture of central ones, and the
-quantiles by bisection. tests/test_monitoring_stats.py checks every function against scipy.stats.
+quantiles by bisection (stopped where a double cannot split the interval further). Quantiles and the power inverse
+are memoised: features of the same type and binning share them within a design and across designs.
+tests/test_monitoring_stats.py checks every function against scipy.stats.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 from statistics import NormalDist
 
 _EPS = 1e-15
@@ -79,6 +82,8 @@ def ncx2_cdf(x: float, df: float, nc: float) -> float:
 
 def _bisect(f: Callable[[float], bool], lo: float, hi: float, iterations: int = 200) -> float:  # f increasing
     for _ in range(iterations):
+        if hi - lo <= 1e-13 * max(1.0, hi):  # as close as a double can tell the ends apart: stop
+            break
         mid = (lo + hi) / 2.0
         if f(mid):
             hi = mid
@@ -87,6 +92,7 @@ def _bisect(f: Callable[[float], bool], lo: float, hi: float, iterations: int = 
     return hi
 
 
+@lru_cache(maxsize=1024)
 def chi2_ppf(q: float, df: float) -> float:
     """x with chi2_cdf(x, df) = q."""
     hi = max(1.0, df)
@@ -95,6 +101,7 @@ def chi2_ppf(q: float, df: float) -> float:
     return _bisect(lambda x: chi2_cdf(x, df) >= q, 0.0, hi)
 
 
+@lru_cache(maxsize=1024)
 def noncentrality_for_power(df: float, alpha: float, power: float) -> float:
     """Smallest noncentrality at which a chi-squared test at level alpha rejects with the given power."""
     critical = chi2_ppf(1.0 - alpha, df)
@@ -104,6 +111,7 @@ def noncentrality_for_power(df: float, alpha: float, power: float) -> float:
     return _bisect(lambda nc: 1.0 - ncx2_cdf(critical, df, nc) >= power, 0.0, hi, iterations=80)
 
 
+@lru_cache(maxsize=1024)
 def power_at(df: float, alpha: float, nc: float) -> float:
     return 1.0 - ncx2_cdf(chi2_ppf(1.0 - alpha, df), df, nc)
 
