@@ -189,6 +189,23 @@ def _serverless(req: PlanSageMakerEndpointRequest, variant: dict[str, Any], reas
     return concurrency, monthly
 
 
+
+def invocation_scaling(endpoint_name: str, min_capacity: int, max_capacity: int,
+                       target: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """RegisterScalableTarget and a target-tracking PutScalingPolicy on invocations per instance."""
+    resource_id = f"endpoint/{endpoint_name}/variant/AllTraffic"
+    scalable = {"ServiceNamespace": "sagemaker", "ResourceId": resource_id,
+                "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+                "MinCapacity": min_capacity, "MaxCapacity": max_capacity}
+    policy = {"PolicyName": f"{endpoint_name}-invocations-target"[:256], "ServiceNamespace": "sagemaker",
+              "ResourceId": resource_id, "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+              "PolicyType": "TargetTrackingScaling",
+              "TargetTrackingScalingPolicyConfiguration": {
+                  "TargetValue": target,
+                  "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                  "ScaleInCooldown": SCALE_IN_COOLDOWN_S, "ScaleOutCooldown": SCALE_OUT_COOLDOWN_S}}
+    return scalable, policy
+
 @tool("Plan a SageMaker endpoint")
 def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpointPlan:
     """Instance type and count for a latency SLA (or serverless/async), with CreateModel, CreateEndpointConfig,
@@ -288,18 +305,9 @@ def plan_sagemaker_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpo
                      + (", 0 instances (and $0) while the queue is empty" if kind == "async" and floor == 0 else ""))
         variant.update({"InstanceType": inst.id, "InitialInstanceCount": max(1, avg_count),
                         "InitialVariantWeight": 1.0})
-        resource_id = f"endpoint/{endpoint_name}/variant/AllTraffic"
-        scalable = {"ServiceNamespace": "sagemaker", "ResourceId": resource_id,
-                    "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-                    "MinCapacity": floor if kind == "async" else max(floor, avg_count),
-                    "MaxCapacity": max_inst}
-        policy = {"PolicyName": f"{endpoint_name}-invocations-target"[:256], "ServiceNamespace": "sagemaker",
-                  "ResourceId": resource_id, "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-                  "PolicyType": "TargetTrackingScaling",
-                  "TargetTrackingScalingPolicyConfiguration": {
-                      "TargetValue": target,
-                      "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-                      "ScaleInCooldown": SCALE_IN_COOLDOWN_S, "ScaleOutCooldown": SCALE_OUT_COOLDOWN_S}}
+        scalable, policy = invocation_scaling(endpoint_name, floor if kind == "async" else max(floor, avg_count),
+                                              max_inst, target)
+        resource_id = scalable["ResourceId"]
         reasoning += [
             f"{inst.id}: {cap:.1f} invocations/s per instance within the {req.sla.percentile} {req.sla.latency_ms:g} ms "
             f"SLA ({max(1, inst.gpu_count)} model server(s), t(1) = {curve.at(1) * 1e3:.2f} ms, M/D/1 queue)",

@@ -171,17 +171,7 @@ def plan_llm_endpoint(req: PlanSageMakerEndpointRequest) -> SageMakerEndpointPla
     if req.aws.kms_key_id and not inst.local_nvme:
         config["KmsKeyId"] = req.aws.kms_key_id
     endpoint = {"EndpointName": req.name, "EndpointConfigName": config_name}
-    resource_id = f"endpoint/{req.name}/variant/AllTraffic"
-    scalable = {"ServiceNamespace": "sagemaker", "ResourceId": resource_id,
-                "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "MinCapacity": avg_count,
-                "MaxCapacity": max_inst}
-    policy = {"PolicyName": f"{req.name}-invocations-target"[:256], "ServiceNamespace": "sagemaker",
-              "ResourceId": resource_id, "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-              "PolicyType": "TargetTrackingScaling",
-              "TargetTrackingScalingPolicyConfiguration": {
-                  "TargetValue": target,
-                  "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-                  "ScaleInCooldown": ep.SCALE_IN_COOLDOWN_S, "ScaleOutCooldown": ep.SCALE_OUT_COOLDOWN_S}}
+    scalable, policy = ep.invocation_scaling(req.name, avg_count, max_inst, target)
     require_valid("sagemaker", "CreateModel", create_model, "name")
     require_valid("sagemaker", "CreateEndpointConfig", config, "options")
     require_valid("sagemaker", "CreateEndpoint", endpoint, "name")
