@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import statistics
 from dataclasses import dataclass
@@ -152,6 +153,37 @@ def main() -> None:
     print(f"reported OOM rows: {len(ooms)}, caught by ours: {caught}; "
           f"kubeflow caught {sum(s.kubeflow_gib > s.usable_gib for s in ooms)}, "
           f"gpu_poor caught {sum(s.gpu_poor_gib > s.usable_gib for s in ooms)}")
+    own_gpu_rows()
+
+
+GPU_RUN = Path(__file__).parent / "evidence" / "gpu_training_memory_run2.jsonl"
+GPU_LORA_MODELS = {"llama-3.2-1b-shape": ModelSpec(preset="llama-3.2-1b"),
+                   "qwen1-1.8b-shape": ModelSpec(hidden_size=2048, num_hidden_layers=24, num_attention_heads=16,
+                                                 intermediate_size=5504, vocab_size=151936)}
+LLAMA_ALL_LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def own_gpu_rows(path: Path = GPU_RUN) -> None:
+    """LoRA steps measured on one H200 with peft + transformers (scripts/measure_gpu_training_memory.py), beside
+    the published rows: the Qwen-1.8B shape repeats the Qwen README's profiling setup on a current stack."""
+    print("Own H200 LoRA measurements (bench/evidence/gpu_training_memory_run2.jsonl; peak allocated):")
+    errs = []
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        if not isinstance(r.get("lora"), dict):
+            continue
+        lora = r["lora"]
+        targets = "all_linear" if set(lora["target_modules"]) == LLAMA_ALL_LINEAR else list(lora["target_modules"])
+        ft = FinetuningSpec(method="lora", rank=lora["r"], target_modules=targets, lora_dropout=lora["lora_dropout"])
+        fm = finetune_memory(resolve_model(GPU_LORA_MODELS[r["model"]]), ft, precision="bf16", optimizer="adamw",
+                             seq=r["seq"], micro_batch=r["batch"], checkpointing="full" if r["grad_ckpt"] else "none",
+                             attention="sdpa")
+        pred, meas = fm.terms.peak_allocated / GIB, r["peak_alloc_gib"]
+        errs.append(abs(pred - meas) / meas)
+        print(f"  {r['model']:18s} r{lora['r']:<3d} {'all-linear' if targets == 'all_linear' else ','.join(targets):17s} "
+              f"batch {r['batch']} x {r['seq']:4d} ckpt {int(r['grad_ckpt'])}: measured {meas:6.2f} ours {pred:6.2f} "
+              f"({(pred - meas) / meas * 100:+5.1f}%); reserved {r['peak_reserved_gib']:6.2f}")
+    print(f"  median |err| {statistics.median(errs) * 100:.1f}%, within 15%: {sum(e <= 0.15 for e in errs)}/{len(errs)}")
 
 
 if __name__ == "__main__":

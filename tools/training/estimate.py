@@ -75,6 +75,8 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
     assumptions = [
         "peak = max(start of backward, end of backward, optimizer step); gradients set to None between steps",
         "fused AdamW (no step temporaries); DDP gradient_as_bucket_view=True (no duplicate gradient buckets)",
+        "the loop keeps only the loss and leaves autocast when the forward returns (HF Trainer, accelerate, Lightning, "
+        "our code); `out = model(..); out.loss.backward()` inside autocast adds 2 B per logit (vocab x tokens)",
         "1F1B pipeline schedule: stage i holds min(pp - i, micro-batches) micro-batches of activations; "
         "interleaved: the first stage holds L(1 + (pp-1)/(pp v)) layers' worth (Korthikanti 2022 sec. 4.2.3)",
         f"fits = device total <= usable x (1 - {ctx.cluster.memory_headroom:g} headroom) = {fit_limit_gib(ctx):.1f} GiB "

@@ -42,13 +42,33 @@ _NON_MATMUL_H = {"fp32": 28.0, "amp_bf16": 24.0, "amp_fp16": 24.0, "bf16": 18.0,
 # below (fp32 52 h, amp 26 h): fp32 13.5 h, amp 12.5 h. Derived on ViT-B/16 (batch 1-2) and BERT-large at seq 512;
 # BERT at seq 128 and ResNet-50 are held out (bench.planner_accuracy). Pure bf16 scaled as the Llama fit (18/24).
 _NON_MATMUL_H_LAYERNORM = {"fp32": 13.5, "amp_bf16": 12.5, "amp_fp16": 12.5, "bf16": 9.4, "fp8": 10.0, "megatron": 10.0}
-# Logits and loss buffers per token, in units of vocab_size bytes: bf16 logits (2) + fp32 upcast for the
-# loss (4) + log-softmax saved (4) + its gradient (4) = 14 with 16-bit logits, 16 in fp32; measured 14.5.
-_LOGITS_V = {"fp32": 16.0, "amp_bf16": 14.5, "amp_fp16": 14.5, "bf16": 14.5, "fp8": 14.5, "megatron": 14.5}
+# Loss buffers per logit at their peak, the backward of log-softmax (PyTorch cross_entropy = log_softmax +
+# nll_loss): the fp32 log-softmax output saved by the forward (4) + the gradient nll_loss hands back (4) + the
+# gradient log-softmax returns (4) = 12. The logits themselves are freed after the forward when the loop keeps
+# only the loss (HF Trainer's compute_loss and the loops we generate: `model(**batch).loss`); a loop that holds
+# the model output through backward adds the logits' own 2 (4 in fp32) bytes. Counted, then checked on H200 steps
+# of five architectures (bench/evidence/gpu_training_memory_run*.jsonl); Megatron's fused vocab-parallel loss keeps
+# the earlier calibrated 14.5. At the end of the forward: 16-bit logits + fp32 upcast + log-softmax output = 10
+# (fp32: logits + log-softmax output = 8).
+_LOGITS_V = {"fp32": 12.0, "amp_bf16": 12.0, "amp_fp16": 12.0, "bf16": 12.0, "fp8": 14.5, "megatron": 14.5}
+_LOGITS_FORWARD_V = {"fp32": 8.0, "amp_bf16": 10.0, "amp_fp16": 10.0, "bf16": 10.0, "fp8": 10.0, "megatron": 10.0}
+# HF "gelu_new" (GPT-2) is tanh-GELU in Python ops: tanh output, 0.5*x and 1+tanh are saved besides the fused
+# GELU's input and output. CUDA autocast runs pow in fp32, so the chain after it is fp32: 4 + 2 + 4 = 10 bytes per
+# FFN unit under amp, three tensors of the compute dtype otherwise (saved-tensor count, scripts/count_saved_layers.py).
+_UNFUSED_GELU_F = {"amp_bf16": 10.0, "amp_fp16": 10.0}
+# Hugging Face MoE blocks (transformers 5 Mixtral/Qwen-MoE expert loop) run the routed experts in fp32 under
+# autocast: no 16-bit expert weight copies, 4-byte expert activations, and per routed copy the gathered input and
+# the weighted output (2 x hidden). Saved-tensor counts on CPU (top-k 1/2/4, two widths) and H200 peaks agree.
+_MOE_AMP_EXPERT_BYTES = 4
 # Reserved / allocated: median of peak_reserved_gib / peak_alloc_gib over the H100 rows (1.036 to 1.17).
 FRAGMENTATION = 1.08
 CUDA_CONTEXT_GIB = 0.5  # CUDA context + cuBLAS workspace outside the caching allocator (H100 README: ~0.5 GiB)
 NCCL_BUFFERS_GIB = 0.5  # NCCL communicator buffers per process when world size > 1 (NCCL_BUFFSIZE 4 MiB x channels)
+
+
+def megatron_loss(precision: str) -> bool:
+    """Megatron's fused vocab-parallel loss (calibrated constant, logits never returned to the loop)."""
+    return precision in ("fp8", "megatron")
 
 
 def optimizer_bytes_per_param(optimizer: str, precision: str, arch: Architecture) -> float:
@@ -95,7 +115,14 @@ def activation_bytes_per_token_layer(
     table = _NON_MATMUL_H if arch.gated else _NON_MATMUL_H_LAYERNORM
     non_matmul = table[precision] * h / (tp if sp else 1)
     attn = act * (3 * h + 2 * arch.kv_dim) / tp
-    mlp = (4 if arch.gated else 2) * act * arch.mlp_activation_width / tp  # routed top-k + shared experts
+    per_unit = 4 if arch.gated else 2  # saved FFN-wide tensors: gate, up, act(gate), product | input, GELU output
+    mlp = per_unit * act * arch.mlp_activation_width / tp  # routed top-k + shared experts
+    if arch.experts > 1:
+        routed = max(arch.experts_per_token, 1) * arch.moe_layers / arch.layers
+        expert_bytes = _MOE_AMP_EXPERT_BYTES if precision.startswith("amp") else act
+        mlp += routed * (per_unit * (expert_bytes - act) * arch.expert_ffn + 2 * expert_bytes * h) / tp
+    if arch.unfused_gelu:
+        mlp += _UNFUSED_GELU_F.get(precision, 3.0 * act) * arch.mlp_activation_width / tp
     scores = 0.0
     if attention == "eager" and not recompute_attention:
         # softmax output kept in fp32 plus its cast back to the compute dtype: 4 + 2 bytes per score
@@ -123,11 +150,16 @@ def estimate_memory(
     num_micro_batches: int = 1,
     megatron_style: bool = False,
     virtual_stages: int = 1,
+    hand_written_loop: bool = False,
 ) -> MemoryTerms:
     """Peak memory of the most loaded stage: max over start of backward, end of backward and optimizer step.
 
     `megatron_style`: mixed precision as Megatron-LM/DeepSpeed do it (16-bit params and residual stream,
     fp32 main grads, fp32 master in the optimizer) instead of PyTorch autocast over fp32 params.
+    `hand_written_loop`: `with autocast(): out = model(...); out.loss.backward()`: the loop holds the model output
+    (the logits) through the backward, and backward runs inside autocast, so its weight-cast cache lives on. The H100
+    decoder file's rows imply this loop; HF Trainer, accelerate and Lightning (and the code we generate) keep only the
+    loss and leave autocast when the forward returns.
     """
     if megatron_style and precision.startswith("amp"):
         precision = "megatron"
@@ -139,7 +171,7 @@ def estimate_memory(
 
     if not arch.is_transformer or pp <= 1:
         return _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp,
-                             zero_stage, shard, cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens,
+                             zero_stage, shard, cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, hand_written_loop,
                              layers=arch.layers, act_layers=float(arch.layers), embedding=True, head=True, in_flight=1)
     split = stage_split(arch.layers, pp)
     first, middle, last = split if split is not None else (arch.layers / pp,) * 3
@@ -152,7 +184,7 @@ def estimate_memory(
         stages.append((middle, middle * min(pp - 1, max(num_micro_batches, 1)), False, False, min(pp - 1, max(num_micro_batches, 1))))
     results = [
         _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp, zero_stage, shard,
-                      cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, layers=n_layers,
+                      cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, hand_written_loop, layers=n_layers,
                       act_layers=act_layers, embedding=emb, head=head, in_flight=flight)
         for n_layers, act_layers, emb, head, flight in stages
     ]
@@ -162,7 +194,7 @@ def estimate_memory(
 def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, micro_batch: int, checkpointing: str,
                   attention: str, tp: int, cp: int, sp: bool, zero_stage: int, shard: int, cpu_offload: bool,
                   num_micro_batches: int, amp: bool, wb: float, gb: float, act: float, res: float, ob: float,
-                  tokens: float, *, layers: float, act_layers: float, embedding: bool, head: bool,
+                  tokens: float, hand_written_loop: bool, *, layers: float, act_layers: float, embedding: bool, head: bool,
                   in_flight: int) -> MemoryTerms:
     """One pipeline stage (the whole model when pp == 1): `layers` decoder layers, `act_layers` layer-activations
     of one micro-batch held at the start of the backward, the embedding and/or head + loss when it holds them."""
@@ -172,7 +204,7 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
         params_local = layers * layer_params + (arch.embedding_params / tp if embedding else 0.0)
         if head:
             params_local += (arch.head_params or (0 if whole else arch.embedding_params)) / tp + arch.hidden
-        matmul_params = layers * layer_params + (arch.head_params / tp if head else 0.0)
+        matmul_params = layers * layer_params + ((arch.head_params or arch.embedding_params) / tp if head else 0.0)
     else:
         params_local = arch.opaque_params
         layer_params = params_local / 50.0
@@ -187,7 +219,8 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
     # unsharded gradient waiting for reduce-scatter.
     cast_copies = 0.0
     if amp and zero_stage < 3:
-        cast_copies = 2.0 * matmul_params
+        experts_fp32 = layers * arch.expert_params_per_layer * arch.expert_shard / tp if arch.is_transformer else 0.0
+        cast_copies = 2.0 * (matmul_params - experts_fp32)
     elif precision == "fp8":
         cast_copies = 1.0 * matmul_params  # fp8 weight copies kept for the backward
 
@@ -208,7 +241,8 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
             working = 0.0
         activations = tokens * stored
         per_out = tokens if arch.family != "vit" else micro_batch
-        logits_peak = _LOGITS_V[precision] * arch.vocab / tp * per_out if head else 0.0
+        held = act if hand_written_loop and not megatron_loss(precision) else 0.0
+        logits_peak = (_LOGITS_V[precision] + held) * arch.vocab / tp * per_out if head else 0.0
         logits_kept = 2.0 * arch.vocab / tp * per_out if head else 0.0
         recompute_working = tokens * working
     else:
@@ -221,10 +255,18 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
     # and sharded (ZeRO-2/3) gradient partitions persist always.
     persistent_grads = grads if (num_micro_batches > 1 or zero_stage >= 2) else 0.0
     base = weights + opt + cast_copies + sharding
-    start_backward = base + persistent_grads + activations + max(logits_peak, logits_kept + recompute_working)
-    end_backward = weights + opt + grads + sharding + logits_kept
-    optimizer_step = weights + opt + grads + (4.0 * params_local / shard if optimizer == "adam_8bit" else 0.0)
-    phases = {"start_of_backward": start_backward, "end_of_backward": end_backward, "optimizer_step": optimizer_step}
+    phases: dict[str, float] = {}
+    if checkpointing == "full" and cast_copies and arch.is_transformer and not hand_written_loop:
+        # autocast's weight-cast cache dies with the forward; checkpointed layers saved none of the copies, so the
+        # backward holds the head's copy and one recomputed layer's (torch.utils.checkpoint, non-reentrant)
+        head_copy = 2.0 * (arch.head_params or arch.embedding_params) / tp if head else 0.0
+        phases["end_of_forward"] = base + persistent_grads + activations + (
+            _LOGITS_FORWARD_V[precision] * arch.vocab / tp * per_out if head else 0.0)
+        base = base - cast_copies + head_copy
+        recompute_working += 2.0 * layer_params
+    phases["start_of_backward"] = base + persistent_grads + activations + max(logits_peak, logits_kept + recompute_working)
+    phases["end_of_backward"] = weights + opt + grads + sharding + logits_kept
+    phases["optimizer_step"] = weights + opt + grads + (4.0 * params_local / shard if optimizer == "adam_8bit" else 0.0)
     phase = max(phases, key=phases.__getitem__)
     return MemoryTerms(
         weights=weights, gradients=grads, optimizer_states=opt, activations=activations + recompute_working,

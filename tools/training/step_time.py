@@ -19,6 +19,11 @@ from ml_expert_mcp.tools.training.model_arch import Architecture
 
 E_MAX = 0.62
 H_HALF_A100 = 900.0
+# Convolutional nets run as if their GEMMs were this wide: solved from NVIDIA's ResNet-50 v1.5 PyTorch training on one
+# A100 80GB, AMP, 2,470 images/s (DeepLearningExamples README, 19.5% of dense peak); held out: V100 AMP +16%, H200
+# measured here -0.4% (bench/evidence/cnn_training_throughput.csv). Bandwidth-bound BN/ReLU make CNNs fall further
+# behind each newer GPU's peak, which the peak^0.6 growth of the half-efficiency width carries.
+CNN_EFFECTIVE_WIDTH = 413
 DP_OVERLAP = 0.8  # share of the last micro-batch's backward that hides the gradient reduction
 ZERO3_OVERLAP = 0.9  # share of a micro-batch's compute that hides ZeRO-3 gathers (prefetch)
 CPU_ADAM_PARAMS_PER_S = 1.0e9  # DeepSpeed CPUAdam, per GPU process (order of magnitude from its paper)
@@ -94,7 +99,7 @@ def predict_step_time(
     pipeline_imbalance: float = 1.0,
 ) -> StepTime:
     peak = peak_tflops(gpu, precision) * 1e12
-    eff = matmul_efficiency(arch.hidden if arch.is_transformer else 1024, peak / 1e12)
+    eff = matmul_efficiency(arch.hidden if arch.is_transformer else CNN_EFFECTIVE_WIDTH, peak / 1e12)
     tokens_mb = micro_batch * seq
     hw_flops = hardware_flops_per_token(arch, seq, checkpointing)
     compute_mb = hw_flops * tokens_mb / (tp * pp * cp) / (peak * eff) * pipeline_imbalance
