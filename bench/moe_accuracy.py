@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ml_expert_mcp.knowledge import gpu_catalog
 from ml_expert_mcp.tools.training.inputs import ModelSpec
-from ml_expert_mcp.tools.training.memory import GIB, device_total_gib, estimate_memory
+from ml_expert_mcp.tools.training.memory import _LOGITS_V, GIB, device_total_gib, estimate_memory
 from ml_expert_mcp.tools.training.model_arch import resolve_model
 from ml_expert_mcp.tools.training.moe import (
     ExpertLayout,
@@ -64,7 +64,7 @@ def predict(row: dict[str, str]) -> tuple[float, float, bool, dict[str, float]]:
     tokens_per_gpu = gbs * seq / step / world
     # Megatron-Bridge perf recipes: bf16 params and gradient buffer (grad_reduce_in_fp32=False), distributed
     # optimizer over DP, fused cross-entropy (16-bit logits + one fp32 work buffer: 4 x vocab bytes per token
-    # instead of the 14.5 the estimator uses for an unfused HF loss)
+    # instead of what the estimator counts for an unfused PyTorch loss, _LOGITS_V)
     local = local_expert_view(arch, tp, layout)
     mem = estimate_memory(
         local, precision="bf16", optimizer="adamw", seq=seq, micro_batch=mbs, checkpointing="selective",
@@ -73,7 +73,7 @@ def predict(row: dict[str, str]) -> tuple[float, float, bool, dict[str, float]]:
     in_flight = min(pp, micro)
     extra = dispatch_activation_bytes(arch, layout, tokens=mbs * seq / cp * in_flight, pp=pp, tp=tp, act_bytes=2,
                                       checkpointing="selective")
-    fused_ce = (14.5 - 4.0) * arch.vocab / tp * mbs * seq / cp if mem.peak_phase == "start_of_backward" else 0.0
+    fused_ce = (_LOGITS_V["bf16"] - 4.0) * arch.vocab / tp * mbs * seq / cp if mem.peak_phase == "start_of_backward" else 0.0
     modules = tuple(m for m in row["recompute_modules"].split(";") if m)
     saved = recompute_savings_bytes(arch, modules, tokens=mbs * seq / cp * in_flight, pp=pp, tp=tp)
     mem = replace(mem, peak_allocated=mem.peak_allocated + extra - fused_ce - saved)

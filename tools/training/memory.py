@@ -117,10 +117,10 @@ def activation_bytes_per_token_layer(
     attn = act * (3 * h + 2 * arch.kv_dim) / tp
     per_unit = 4 if arch.gated else 2  # saved FFN-wide tensors: gate, up, act(gate), product | input, GELU output
     mlp = per_unit * act * arch.mlp_activation_width / tp  # routed top-k + shared experts
-    if arch.experts > 1:
+    if arch.experts > 1 and precision.startswith("amp"):  # the HF expert loop (Megatron's dispatch: moe.py)
         routed = max(arch.experts_per_token, 1) * arch.moe_layers / arch.layers
-        expert_bytes = _MOE_AMP_EXPERT_BYTES if precision.startswith("amp") else act
-        mlp += routed * (per_unit * (expert_bytes - act) * arch.expert_ffn + 2 * expert_bytes * h) / tp
+        e = _MOE_AMP_EXPERT_BYTES
+        mlp += routed * (per_unit * (e - act) * arch.expert_ffn + 2 * e * h) / tp
     if arch.unfused_gelu:
         mlp += _UNFUSED_GELU_F.get(precision, 3.0 * act) * arch.mlp_activation_width / tp
     scores = 0.0
