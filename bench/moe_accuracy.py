@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ml_expert_mcp.knowledge import gpu_catalog
 from ml_expert_mcp.tools.training.inputs import ModelSpec
-from ml_expert_mcp.tools.training.memory import _LOGITS_V, GIB, device_total_gib, estimate_memory
+from ml_expert_mcp.tools.training.memory import GIB, device_total_gib, estimate_memory
 from ml_expert_mcp.tools.training.model_arch import resolve_model
 from ml_expert_mcp.tools.training.moe import (
     ExpertLayout,
@@ -63,20 +63,18 @@ def predict(row: dict[str, str]) -> tuple[float, float, bool, dict[str, float]]:
     step = base.step_s + stages * moe.per_micro_batch_s
     tokens_per_gpu = gbs * seq / step / world
     # Megatron-Bridge perf recipes: bf16 params and gradient buffer (grad_reduce_in_fp32=False), distributed
-    # optimizer over DP, fused cross-entropy (16-bit logits + one fp32 work buffer: 4 x vocab bytes per token
-    # instead of what the estimator counts for an unfused PyTorch loss, _LOGITS_V)
+    # optimizer over DP, fused cross-entropy (loss_style="fused")
     local = local_expert_view(arch, tp, layout)
     mem = estimate_memory(
         local, precision="bf16", optimizer="adamw", seq=seq, micro_batch=mbs, checkpointing="selective",
-        attention="sdpa", dp=dp, tp=tp, pp=pp, cp=cp, sp=True, zero_stage=1, num_micro_batches=micro,
+        attention="sdpa", dp=dp, tp=tp, pp=pp, cp=cp, sp=True, zero_stage=1, num_micro_batches=micro, loss_style="fused",
     )
     in_flight = min(pp, micro)
     extra = dispatch_activation_bytes(arch, layout, tokens=mbs * seq / cp * in_flight, pp=pp, tp=tp, act_bytes=2,
                                       checkpointing="selective")
-    fused_ce = (_LOGITS_V["bf16"] - 4.0) * arch.vocab / tp * mbs * seq / cp if mem.peak_phase == "start_of_backward" else 0.0
     modules = tuple(m for m in row["recompute_modules"].split(";") if m)
     saved = recompute_savings_bytes(arch, modules, tokens=mbs * seq / cp * in_flight, pp=pp, tp=tp)
-    mem = replace(mem, peak_allocated=mem.peak_allocated + extra - fused_ce - saved)
+    mem = replace(mem, peak_allocated=mem.peak_allocated + extra - saved)
     device = device_total_gib(mem, world)
     parts = {"a2a_ms": moe.all_to_all_s * 1e3, "gemm_pen_ms": moe.expert_gemm_penalty_s * 1e3,
              "inter_share": moe.a2a_inter_node_share, "mem_gib": device, "alloc_gib": mem.peak_allocated / GIB}

@@ -42,7 +42,7 @@ def memory_accuracy(data: Path) -> dict:
     for r in h100_rows(data):
         terms = estimate_memory(resolve_model(h100_spec(r)), precision=PRECISION[r["precision"]],
                                 optimizer=OPTIMIZER[r["optimizer"]], seq=r["seq"], micro_batch=r["micro_batch"],
-                                checkpointing="full" if r["grad_ckpt"] else "none", attention=r["attn"], hand_written_loop=True)
+                                checkpointing="full" if r["grad_ckpt"] else "none", attention=r["attn"], loss_style="hand_written")
         if r.get("oom"):
             total = device_total_gib(terms, 1)
             oom_ok.append(total > limit)

@@ -51,6 +51,7 @@ _NON_MATMUL_H_LAYERNORM = {"fp32": 13.5, "amp_bf16": 12.5, "amp_fp16": 12.5, "bf
 # the earlier calibrated 14.5. At the end of the forward: 16-bit logits + fp32 upcast + log-softmax output = 10
 # (fp32: logits + log-softmax output = 8).
 _LOGITS_V = {"fp32": 12.0, "amp_bf16": 12.0, "amp_fp16": 12.0, "bf16": 12.0, "fp8": 14.5, "megatron": 14.5}
+_FUSED_LOSS_V = 4.0  # fused cross-entropy: 16-bit logits + one fp32 work buffer (Megatron-Bridge perf recipes)
 _LOGITS_FORWARD_V = {"fp32": 8.0, "amp_bf16": 10.0, "amp_fp16": 10.0, "bf16": 10.0, "fp8": 10.0, "megatron": 10.0}
 # HF "gelu_new" (GPT-2) is tanh-GELU in Python ops: tanh output, 0.5*x and 1+tanh are saved besides the fused
 # GELU's input and output. CUDA autocast runs pow in fp32, so the chain after it is fp32: 4 + 2 + 4 = 10 bytes per
@@ -150,16 +151,17 @@ def estimate_memory(
     num_micro_batches: int = 1,
     megatron_style: bool = False,
     virtual_stages: int = 1,
-    hand_written_loop: bool = False,
+    loss_style: str = "framework",
 ) -> MemoryTerms:
     """Peak memory of the most loaded stage: max over start of backward, end of backward and optimizer step.
 
     `megatron_style`: mixed precision as Megatron-LM/DeepSpeed do it (16-bit params and residual stream,
     fp32 main grads, fp32 master in the optimizer) instead of PyTorch autocast over fp32 params.
-    `hand_written_loop`: `with autocast(): out = model(...); out.loss.backward()`: the loop holds the model output
-    (the logits) through the backward, and backward runs inside autocast, so its weight-cast cache lives on. The H100
-    decoder file's rows imply this loop; HF Trainer, accelerate and Lightning (and the code we generate) keep only the
-    loss and leave autocast when the forward returns.
+    `loss_style`: "framework": HF Trainer, accelerate, Lightning and the code we generate keep only the loss and leave
+    autocast when the forward returns. "hand_written": `with autocast(): out = model(...); out.loss.backward()` holds
+    the model output (the logits) through the backward inside autocast, so the weight-cast cache lives on (the H100
+    decoder file's rows imply this loop). "fused": a fused cross-entropy (Megatron-Bridge, Liger): 16-bit logits + one
+    fp32 work buffer, 4 bytes per logit, no logits gradient left at the end of the backward.
     """
     if megatron_style and precision.startswith("amp"):
         precision = "megatron"
@@ -171,7 +173,7 @@ def estimate_memory(
 
     if not arch.is_transformer or pp <= 1:
         return _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp,
-                             zero_stage, shard, cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, hand_written_loop,
+                             zero_stage, shard, cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style,
                              layers=arch.layers, act_layers=float(arch.layers), embedding=True, head=True, in_flight=1)
     split = stage_split(arch.layers, pp)
     first, middle, last = split if split is not None else (arch.layers / pp,) * 3
@@ -184,7 +186,7 @@ def estimate_memory(
         stages.append((middle, middle * min(pp - 1, max(num_micro_batches, 1)), False, False, min(pp - 1, max(num_micro_batches, 1))))
     results = [
         _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp, zero_stage, shard,
-                      cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, hand_written_loop, layers=n_layers,
+                      cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, layers=n_layers,
                       act_layers=act_layers, embedding=emb, head=head, in_flight=flight)
         for n_layers, act_layers, emb, head, flight in stages
     ]
@@ -194,7 +196,7 @@ def estimate_memory(
 def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, micro_batch: int, checkpointing: str,
                   attention: str, tp: int, cp: int, sp: bool, zero_stage: int, shard: int, cpu_offload: bool,
                   num_micro_batches: int, amp: bool, wb: float, gb: float, act: float, res: float, ob: float,
-                  tokens: float, hand_written_loop: bool, *, layers: float, act_layers: float, embedding: bool, head: bool,
+                  tokens: float, loss_style: str, *, layers: float, act_layers: float, embedding: bool, head: bool,
                   in_flight: int) -> MemoryTerms:
     """One pipeline stage (the whole model when pp == 1): `layers` decoder layers, `act_layers` layer-activations
     of one micro-batch held at the start of the backward, the embedding and/or head + loss when it holds them."""
@@ -241,9 +243,10 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
             working = 0.0
         activations = tokens * stored
         per_out = tokens if arch.family != "vit" else micro_batch
-        held = act if hand_written_loop and not megatron_loss(precision) else 0.0
-        logits_peak = (_LOGITS_V[precision] + held) * arch.vocab / tp * per_out if head else 0.0
-        logits_kept = 2.0 * arch.vocab / tp * per_out if head else 0.0
+        held = act if loss_style == "hand_written" and not megatron_loss(precision) else 0.0
+        per_logit = _FUSED_LOSS_V if loss_style == "fused" else _LOGITS_V[precision] + held
+        logits_peak = per_logit * arch.vocab / tp * per_out if head else 0.0
+        logits_kept = 2.0 * arch.vocab / tp * per_out if head and loss_style != "fused" else 0.0
         recompute_working = tokens * working
     else:
         scale = act / 4.0
@@ -256,7 +259,7 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
     persistent_grads = grads if (num_micro_batches > 1 or zero_stage >= 2) else 0.0
     base = weights + opt + cast_copies + sharding
     phases: dict[str, float] = {}
-    if checkpointing == "full" and cast_copies and arch.is_transformer and not hand_written_loop:
+    if checkpointing == "full" and cast_copies and arch.is_transformer and loss_style != "hand_written":
         # autocast's weight-cast cache dies with the forward; checkpointed layers saved none of the copies, so the
         # backward holds the head's copy and one recomputed layer's (torch.utils.checkpoint, non-reentrant)
         head_copy = 2.0 * (arch.head_params or arch.embedding_params) / tp if head else 0.0
