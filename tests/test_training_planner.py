@@ -128,3 +128,56 @@ def test_tf_plan_strategy_and_policy() -> None:
     t4 = plan_tf_training(PlanTFTrainingRequest(model=ModelSpec(preset="bert-base"), cluster=ClusterSpec(gpu="T4", gpus_per_node=1),
                                                 training=TrainingSpec(precision="amp_fp16", sequence_length=128)))
     assert t4.mixed_precision_policy == "mixed_float16" and "LossScale" in t4.loss_scaling
+
+
+def _estimate(layout: Layout, precision: str = "amp_bf16") -> object:
+    return estimate_training_memory(EstimateTrainingMemoryRequest(
+        model=ModelSpec(preset="llama-3.1-70b"), training=TrainingSpec(sequence_length=8192, global_batch_size=128, precision=precision),
+        cluster=ClusterSpec(gpu="H100-SXM-80GB", nodes=8), framework="megatron", layout=layout))
+
+
+def test_block_recompute_sits_between_none_and_full_in_memory_and_time() -> None:
+    base = dict(data_parallel=2, tensor_parallel=4, pipeline_parallel=8, zero_stage=1, gradient_accumulation_steps=64)
+    none = _estimate(Layout(**base, activation_checkpointing="none"))
+    full = _estimate(Layout(**base, activation_checkpointing="full"))
+    half = _estimate(Layout(**base, activation_checkpointing="full", recompute_layers=5))  # 5 of 10 layers per stage
+    act_none, act_full, act_half = (next(t.gib for t in e.breakdown if t.name == "activations")  # type: ignore[attr-defined]
+                                    for e in (none, full, half))
+    assert act_full < act_half < act_none
+    # stored activations are linear in the share of checkpointed layers (one recomputed layer's working set aside)
+    assert act_half == pytest.approx((act_none + act_full) / 2, rel=0.1)
+    assert full.step_time_s > half.step_time_s > none.step_time_s  # type: ignore[attr-defined]
+
+
+def test_block_recompute_needs_full_checkpointing_and_fits_the_stage() -> None:
+    base = dict(data_parallel=2, tensor_parallel=4, pipeline_parallel=8, zero_stage=1, gradient_accumulation_steps=64)
+    for layout in (Layout(**base, activation_checkpointing="none", recompute_layers=2),
+                   Layout(**base, activation_checkpointing="full", recompute_layers=11)):
+        with pytest.raises(PlanInputError) as err:
+            _estimate(layout)
+        assert err.value.field == "layout.recompute_layers"
+
+
+def test_megatron_search_checkpoints_only_the_layers_it_must() -> None:
+    """Llama 3 70B at 4K on 24 H100: the best layout keeps most activations and recomputes a few layers per stage
+    (Megatron's block method), and the launch flags say so."""
+    plan = select_distribution_strategy(SelectDistributionRequest(
+        model=ModelSpec(preset="llama-3.1-70b"), training=TrainingSpec(sequence_length=4096, global_batch_size=96),
+        cluster=ClusterSpec(gpu="H100-SXM-80GB", nodes=3), framework="megatron", top_k=3))
+    lay = plan.ranked[0].layout
+    per_stage = -(-80 // (lay.pipeline_parallel * lay.virtual_pipeline_stages))
+    assert lay.activation_checkpointing == "full" and lay.recompute_layers is not None and 0 < lay.recompute_layers < per_stage
+    flags = str(plan.model_dump())
+    assert "--recompute-method block" in flags and f"--recompute-num-layers {lay.recompute_layers}" in flags
+    assert f"{lay.recompute_layers} of {per_stage} layers per" in " ".join(plan.ranked[0].reasons)
+
+
+def test_published_frontier_layouts_are_expressible_and_close() -> None:
+    from bench.planner_accuracy import frontier_accuracy
+
+    result = frontier_accuracy()
+    rows = result["rows"]
+    assert rows >= 11 and result["expressible"] == f"{rows}/{rows}"
+    assert int(result["published_layouts_fit"].split("/")[0]) >= rows - 1  # torchtitan's 'op' SAC is not modelled
+    # issue 13's floor is 15% for the median row; this guards the 16.6% measured when Megatron-Bridge's rows came in
+    assert result["median_abs_error"] <= 0.18

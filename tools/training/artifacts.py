@@ -374,6 +374,8 @@ def megatron_args(best: RankedLayout, ctx: TrainingContext, global_batch: int, f
     ckpt = lay.activation_checkpointing or "none"
     if ckpt == "selective":
         args.append("--recompute-granularity selective")
+    elif ckpt == "full" and lay.recompute_layers:
+        args += ["--recompute-granularity full", "--recompute-method block", f"--recompute-num-layers {lay.recompute_layers}"]
     elif ckpt == "full":
         args += ["--recompute-granularity full", "--recompute-method uniform", "--recompute-num-layers 1"]
     if flag:

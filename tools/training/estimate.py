@@ -7,10 +7,11 @@ from typing import Any
 from pydantic import Field
 
 from ml_expert_mcp.tools.common.aliases import alias_notes
+from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.models import StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.training.context import build_context, check_layout
-from ml_expert_mcp.tools.training.evaluation import evaluate, fit_limit_gib, gib
+from ml_expert_mcp.tools.training.evaluation import chunk_layers, evaluate, fit_limit_gib, gib
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.memory import CUDA_CONTEXT_GIB, FRAGMENTATION, NCCL_BUFFERS_GIB
 from ml_expert_mcp.tools.training.moe import check_expert_layout
@@ -43,12 +44,17 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
     check_expert_layout(ctx.arch, lay.expert_parallel, lay.expert_tensor_parallel, lay.tensor_parallel,
                         lay.context_parallel, lay.data_parallel)
     ckpt = lay.activation_checkpointing or req.training.activation_checkpointing or "none"
+    chunk = chunk_layers(ctx.arch.layers, lay.pipeline_parallel, lay.virtual_pipeline_stages) if ctx.arch.is_transformer else 1
+    if lay.recompute_layers is not None and (ckpt != "full" or lay.recompute_layers > chunk):
+        raise PlanInputError("layout.recompute_layers", f"needs activation_checkpointing 'full' and at most {chunk} "
+                             f"(layers per pipeline or virtual stage); got {lay.recompute_layers} with '{ckpt}'")
     result = evaluate(
         ctx, dp=lay.data_parallel, tp=lay.tensor_parallel, pp=lay.pipeline_parallel, cp=lay.context_parallel,
         sp=lay.sequence_parallel, zero=lay.zero_stage, hybrid=lay.hybrid_shard, offload=lay.cpu_offload,
         micro_batch=lay.micro_batch_size, accumulation=lay.gradient_accumulation_steps, checkpointing=ckpt,
         megatron_style=megatron_style(req.framework), with_time=True, ep=lay.expert_parallel,
         etp=lay.expert_tensor_parallel, virtual=lay.virtual_pipeline_stages,
+        recompute_share=lay.recompute_layers / chunk if lay.recompute_layers else 1.0,
     )
     m = result.memory
     st = result.step
@@ -59,7 +65,7 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
         MemoryTerm(name="gradients", gib=gib(m.gradients), basis="params x grad bytes, /dp under ZeRO-2+"),
         MemoryTerm(name="optimizer_states", gib=gib(m.optimizer_states), basis="AdamW 8 B/param fp32 (+4 master), /dp under ZeRO-1+; 0 offloaded"),
         MemoryTerm(name="activations", gib=gib(m.activations), basis=f"per layer per token (Korthikanti 2022 sec. 4) x layers x tokens x {m.pipeline_in_flight} in-flight micro-batch(es)"),
-        MemoryTerm(name="logits_and_loss", gib=gib(m.logits_and_loss), basis="14.5 x vocab bytes per token (16-bit logits, fp32 upcast, log-softmax, grad); fitted on H100 runs"),
+        MemoryTerm(name="logits_and_loss", gib=gib(m.logits_and_loss), basis="12 x vocab bytes per token at the loss backward (fp32 log-softmax, its gradient, the gradient returned); Megatron's loss 14.5"),
         MemoryTerm(name="autocast_weight_copies", gib=gib(m.autocast_weight_copies), basis="autocast keeps 16-bit copies of matmul weights through backward"),
         MemoryTerm(name="sharding_buffers", gib=gib(m.sharding_buffers), basis="ZeRO-3 gathered layer (current + prefetch) and unsharded layer grads"),
         MemoryTerm(name="allocator_fragmentation", gib=gib(m.peak_reserved - m.peak_allocated), basis=f"reserved = {FRAGMENTATION} x allocated (median of measured H100 runs)"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ml_expert_mcp.tools.training.context import TrainingContext
@@ -48,12 +50,13 @@ def evaluate(
     ep: int | None = 1,
     etp: int = 1,
     virtual: int = 1,
+    recompute_share: float = 1.0,
 ) -> LayoutResult:
     if ep is None:  # MoE: search the expert layouts (EP x ETP) of this stage
         return best_expert_layout(ctx.arch, tp, cp, dp, lambda e, et: evaluate(
             ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, hybrid=hybrid, offload=offload, micro_batch=micro_batch,
             accumulation=accumulation, checkpointing=checkpointing, megatron_style=megatron_style, with_time=with_time,
-            virtual=virtual, ep=e, etp=et))
+            virtual=virtual, ep=e, etp=et, recompute_share=recompute_share))
     t = ctx.training
     arch = ctx.arch
     seq = t.sequence_length if arch.is_transformer else 1  # a CNN sample is one image, not a token sequence
@@ -62,7 +65,7 @@ def evaluate(
         memory_arch(ctx, tp, ep, etp), precision=t.precision, optimizer=t.optimizer, seq=seq, micro_batch=micro_batch,
         checkpointing=checkpointing, attention=t.attention, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero_stage=zero,
         shard_group=group, cpu_offload=offload, num_micro_batches=accumulation, megatron_style=megatron_style,
-        virtual_stages=virtual,
+        virtual_stages=virtual, recompute_share=recompute_share,
     )
     mem = adjust_memory(ctx, mem, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, micro_batch=micro_batch,
                         accumulation=accumulation, checkpointing=checkpointing, ep=ep, etp=etp)
@@ -89,11 +92,31 @@ def evaluate(
             zero_stage=zero, cpu_offload=offload, gpus_per_node=ctx.cluster.gpus_per_node,
             intra_gbps=ctx.intra_gbps, inter_gbps=ctx.inter_gbps, params_per_gpu=params_per_gpu,
             grad_bytes=grad_bytes, interleave=virtual, shard_group=group, fsdp_style=not megatron_style,
-            pipeline_imbalance=max(1.0, imbalance),
+            pipeline_imbalance=max(1.0, imbalance), recompute_share=recompute_share,
         )
     step = adjust_step(ctx, step, tp=tp, pp=pp, cp=cp, micro_batch=micro_batch, accumulation=accumulation,
                        checkpointing=checkpointing, ep=ep, etp=etp, virtual=virtual)
     return LayoutResult(mem, device, fits, step, ep, etp)
+
+
+def least_block_recompute(ctx: TrainingContext, chunk_layers: int, fits_with: Callable[[float], LayoutResult]) -> int | None:
+    """Fewest layers per model chunk (pipeline stage, or virtual stage when interleaved) to checkpoint so the layout
+    fits (Megatron `--recompute-method block --recompute-num-layers N` recomputes the first N layers of each chunk),
+    when keeping every activation does not fit and checkpointing all does; None otherwise. Activation memory is
+    linear in the share, so one solve from the two ends, then a check (and a step up where the peak moved)."""
+    full, none = fits_with(1.0), fits_with(0.0)
+    if not full.fits or none.fits or none.device_gib <= full.device_gib:
+        return None
+    share = (none.device_gib - fit_limit_gib(ctx)) / (none.device_gib - full.device_gib)
+    n = max(1, min(chunk_layers, math.ceil(share * chunk_layers - 1e-9)))
+    while n < chunk_layers and not fits_with(n / chunk_layers).fits:
+        n += 1
+    return n if n < chunk_layers else None
+
+
+def chunk_layers(layers: int, pp: int, virtual: int) -> int:
+    """Layers in one model chunk: a pipeline stage, or one virtual stage of it when interleaved."""
+    return -(-layers // max(pp * virtual, 1))
 
 
 def fit_limit_gib(ctx: TrainingContext) -> float:

@@ -82,6 +82,7 @@ class Layout(StrictModel):
     micro_batch_size: int = Field(default=1, ge=1, le=4096, description="Samples per GPU per forward pass.")
     gradient_accumulation_steps: int = Field(default=1, ge=1, le=65536, description="Micro-batches per optimizer step per data-parallel rank.")
     activation_checkpointing: Checkpointing | None = Field(default=None, description="Override of training.activation_checkpointing.")
+    recompute_layers: int | None = Field(default=None, ge=1, le=1024, description="Full checkpointing of only N layers per pipeline stage (Megatron block method).")
 
     @model_validator(mode="after")
     def _consistent(self) -> Layout:

@@ -118,6 +118,14 @@ def activation_bytes_per_token_layer(
     attn = act * (3 * h + 2 * arch.kv_dim) / tp
     per_unit = 4 if arch.gated else 2  # saved FFN-wide tensors: gate, up, act(gate), product | input, GELU output
     mlp = per_unit * act * arch.mlp_activation_width / tp  # routed top-k + shared experts
+    if precision in ("megatron", "fp8") and arch.gated:
+        # Megatron-Core Llama-family layers (TransformerConfig: hidden/attention dropout 0, bias_swiglu_fusion): no
+        # dropout masks; the fused SwiGLU saves only the fc1 output; Transformer Engine keeps the inputs of the
+        # weight-gradient GEMMs (QKV, proj, fc1, fc2) in FP8 under fp8, 1 byte each
+        lin_in = 1 if precision == "fp8" else act
+        non_matmul = (4 + 2 * lin_in) * h / (tp if sp else 1)  # two norm inputs (16-bit residual) + QKV/fc1 inputs
+        attn = (act * (2 * h + 2 * arch.kv_dim) + lin_in * h) / tp  # q, k, v and the attention output; proj input
+        mlp = (2 * act + lin_in) * arch.mlp_activation_width / tp  # fc1 output (gate | up); fc2 input
     if arch.experts > 1 and precision.startswith("amp"):  # the HF expert loop (Megatron's dispatch: moe.py)
         routed = max(arch.experts_per_token, 1) * arch.moe_layers / arch.layers
         e = _MOE_AMP_EXPERT_BYTES
@@ -152,6 +160,7 @@ def estimate_memory(
     megatron_style: bool = False,
     virtual_stages: int = 1,
     loss_style: str = "framework",
+    recompute_share: float = 1.0,
 ) -> MemoryTerms:
     """Peak memory of the most loaded stage: max over start of backward, end of backward and optimizer step.
 
@@ -162,6 +171,8 @@ def estimate_memory(
     the model output (the logits) through the backward inside autocast, so the weight-cast cache lives on (the H100
     decoder file's rows imply this loop). "fused": a fused cross-entropy (Megatron-Bridge, Liger): 16-bit logits + one
     fp32 work buffer, 4 bytes per logit, no logits gradient left at the end of the backward.
+    `recompute_share`: with full checkpointing, the share of each stage's layers checkpointed (Megatron
+    `--recompute-method block --recompute-num-layers N`); the others keep their activations.
     """
     if megatron_style and precision.startswith("amp"):
         precision = "megatron"
@@ -173,7 +184,7 @@ def estimate_memory(
 
     if not arch.is_transformer or pp <= 1:
         return _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp,
-                             zero_stage, shard, cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style,
+                             zero_stage, shard, cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, recompute_share,
                              layers=arch.layers, act_layers=float(arch.layers), embedding=True, head=True, in_flight=1)
     split = stage_split(arch.layers, pp)
     first, middle, last = split if split is not None else (arch.layers / pp,) * 3
@@ -186,7 +197,7 @@ def estimate_memory(
         stages.append((middle, middle * min(pp - 1, max(num_micro_batches, 1)), False, False, min(pp - 1, max(num_micro_batches, 1))))
     results = [
         _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp, zero_stage, shard,
-                      cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, layers=n_layers,
+                      cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, recompute_share, layers=n_layers,
                       act_layers=act_layers, embedding=emb, head=head, in_flight=flight)
         for n_layers, act_layers, emb, head, flight in stages
     ]
@@ -196,7 +207,7 @@ def estimate_memory(
 def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, micro_batch: int, checkpointing: str,
                   attention: str, tp: int, cp: int, sp: bool, zero_stage: int, shard: int, cpu_offload: bool,
                   num_micro_batches: int, amp: bool, wb: float, gb: float, act: float, res: float, ob: float,
-                  tokens: float, loss_style: str, *, layers: float, act_layers: float, embedding: bool, head: bool,
+                  tokens: float, loss_style: str, recompute_share: float, *, layers: float, act_layers: float, embedding: bool, head: bool,
                   in_flight: int) -> MemoryTerms:
     """One pipeline stage (the whole model when pp == 1): `layers` decoder layers, `act_layers` layer-activations
     of one micro-batch held at the start of the backward, the embedding and/or head + loss when it holds them."""
@@ -236,7 +247,8 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
     if arch.is_transformer:
         per_layer = activation_bytes_per_token_layer(arch, precision, tp, sp, attention, seq, recompute_attention)
         if checkpointing == "full":
-            stored = act_layers * res * arch.hidden / (tp if sp else 1)
+            checkpoint = res * arch.hidden / (tp if sp else 1)  # the layer input, kept to recompute from
+            stored = act_layers * (recompute_share * checkpoint + (1.0 - recompute_share) * per_layer)
             working = per_layer  # one layer recomputed at a time during backward
         else:
             stored = act_layers * per_layer
@@ -259,7 +271,8 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
     persistent_grads = grads if (num_micro_batches > 1 or zero_stage >= 2) else 0.0
     base = weights + opt + cast_copies + sharding
     phases: dict[str, float] = {}
-    if checkpointing == "full" and cast_copies and arch.is_transformer and loss_style != "hand_written":
+    if checkpointing == "full" and recompute_share >= 1.0 and amp and cast_copies and arch.is_transformer \
+            and loss_style != "hand_written":
         # autocast's weight-cast cache dies with the forward; checkpointed layers saved none of the copies, so the
         # backward holds the head's copy and one recomputed layer's (torch.utils.checkpoint, non-reentrant)
         head_copy = 2.0 * (arch.head_params or arch.embedding_params) / tp if head else 0.0

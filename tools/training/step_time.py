@@ -47,10 +47,11 @@ def matmul_efficiency(hidden: int, peak: float) -> float:
     return E_MAX * h / (h + h_half)
 
 
-def hardware_flops_per_token(arch: Architecture, seq: int, checkpointing: str) -> float:
+def hardware_flops_per_token(arch: Architecture, seq: int, checkpointing: str, recompute_share: float = 1.0) -> float:
+    """`recompute_share`: of full checkpointing, the share of layers recomputed (Megatron's block method)."""
     model = arch.model_flops_per_token(seq)
     if checkpointing == "full":
-        return model * 4.0 / 3.0
+        return model * (1.0 + recompute_share / 3.0)
     if checkpointing == "selective" and arch.is_transformer:
         return model + 4.0 * arch.layers * arch.hidden * seq  # recomputed QK^T and AV (Korthikanti et al., 5)
     return model
@@ -97,17 +98,18 @@ def predict_step_time(
     shard_group: int | None = None,
     fsdp_style: bool = True,
     pipeline_imbalance: float = 1.0,
+    recompute_share: float = 1.0,
 ) -> StepTime:
     peak = peak_tflops(gpu, precision) * 1e12
     eff = matmul_efficiency(arch.hidden if arch.is_transformer else CNN_EFFECTIVE_WIDTH, peak / 1e12)
     tokens_mb = micro_batch * seq
-    hw_flops = hardware_flops_per_token(arch, seq, checkpointing)
+    hw_flops = hardware_flops_per_token(arch, seq, checkpointing, recompute_share)
     compute_mb = hw_flops * tokens_mb / (tp * pp * cp) / (peak * eff) * pipeline_imbalance
 
     act_bytes = 4 if precision == "fp32" else 2
     tp_mb = 0.0
     if tp > 1 and arch.is_transformer:
-        collectives = 6 if checkpointing == "full" else 4  # 2 forward, 2 backward, 2 in the recomputed forward
+        collectives = 4 + (2 * recompute_share if checkpointing == "full" else 0)  # 2 fwd, 2 bwd, 2 in the recompute
         per = ring_seconds(tokens_mb / cp * arch.hidden * act_bytes, tp, intra_gbps)
         tp_mb = collectives * per * arch.layers / pp
     # bandwidth of a group: inside a node while it fits there

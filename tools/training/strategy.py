@@ -21,7 +21,14 @@ from ml_expert_mcp.tools.training.context import (
     tensor_parallel_options,
 )
 from ml_expert_mcp.tools.training.estimate import megatron_style
-from ml_expert_mcp.tools.training.evaluation import LayoutResult, evaluate, fit_limit_gib, gib
+from ml_expert_mcp.tools.training.evaluation import (
+    LayoutResult,
+    chunk_layers,
+    evaluate,
+    fit_limit_gib,
+    gib,
+    least_block_recompute,
+)
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.moe import ExpertLayout, fsdp_expert_note
 from ml_expert_mcp.tools.training.pipeline import bubble_fraction, interleave_ok, stage_split
@@ -195,10 +202,16 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
                                                 f"({ctx.gpu.usable_memory_gib} usable less {ctx.cluster.memory_headroom:.0%} headroom)")
                                         break  # larger micro-batches need more memory
                                     for v in vs:
-                                        res = evaluate(ctx, **kw, virtual=v)  # type: ignore[arg-type]
+                                        block = None  # Megatron: checkpoint only as many layers per stage as it takes
+                                        chunk = chunk_layers(arch.layers, pp, v)
+                                        if ckpt == "full" and req.framework == "megatron" and arch.is_transformer:
+                                            block = least_block_recompute(ctx, chunk, lambda s, kw=kw, v=v: evaluate(  # type: ignore[misc]
+                                                ctx, **kw, virtual=v, with_time=False, recompute_share=s))
+                                        share = block / chunk if block else 1.0
+                                        res = evaluate(ctx, **kw, virtual=v, recompute_share=share)  # type: ignore[arg-type]
                                         if not res.fits:
                                             continue
-                                        key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v)
+                                        key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block)
                                         candidates.append((res.step.tokens_per_s, key, res))  # type: ignore[union-attr]
     # best first; ties broken by fewer accumulation steps (bigger kernels), less memory, then the layout tuple
     candidates.sort(key=lambda c: (-round(c[0], 6), c[1][8], round(c[2].device_gib, 6), c[1]))
@@ -241,7 +254,7 @@ def _distinct(candidates: list[tuple[float, tuple[Any, ...], LayoutResult]], k: 
 
 
 def _ranked(rank: int, key: tuple[Any, ...], res: LayoutResult, ctx: TrainingContext, framework: str) -> RankedLayout:
-    tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v = key
+    tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block = key
     st = res.step
     assert st is not None
     arch = ctx.arch
@@ -261,13 +274,17 @@ def _ranked(rank: int, key: tuple[Any, ...], res: LayoutResult, ctx: TrainingCon
         reasons.append(bubble)
     if zero:
         reasons.append(f"ZeRO-{zero} shards {'optimizer states' if zero == 1 else 'states and gradients' if zero == 2 else 'states, gradients and weights'} over {dp if not hybrid else min(dp, ctx.cluster.gpus_per_node)} ranks")
-    if ckpt != "none":
+    chunk = chunk_layers(arch.layers, pp, v)
+    if block:
+        reasons.append(f"block activation checkpointing: {block} of {chunk} layers per {'virtual ' if v > 1 else ''}stage "
+                       f"recompute their forward (+{block / chunk * 33:.0f}% FLOPs); the rest keep their activations")
+    elif ckpt != "none":
         reasons.append(f"{ckpt} activation checkpointing: {'recomputes one forward (+33% FLOPs)' if ckpt == 'full' else 'recomputes attention scores only'}")
     layout = Layout(data_parallel=dp, tensor_parallel=tp, pipeline_parallel=pp, context_parallel=cp,
                     virtual_pipeline_stages=v, sequence_parallel=tp > 1 and framework in ("megatron", "deepspeed"),
                     zero_stage=zero, hybrid_shard=hybrid, cpu_offload=offload,
                     micro_batch_size=mb, gradient_accumulation_steps=acc, activation_checkpointing=ckpt,
-                    expert_parallel=res.ep, expert_tensor_parallel=res.etp)
+                    recompute_layers=block, expert_parallel=res.ep, expert_tensor_parallel=res.etp)
     if arch.experts > 1:
         reasons.append(f"EP{res.ep}{f' x ETP{res.etp}' if res.etp > 1 else ''}: {arch.experts // res.ep} of "
                        f"{arch.experts} experts per GPU; all-to-all {'inside a node' if res.ep * tp * cp <= ctx.cluster.gpus_per_node else 'across nodes'}")
