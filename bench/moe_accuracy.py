@@ -62,12 +62,14 @@ def predict(row: dict[str, str]) -> tuple[float, float, bool, dict[str, float]]:
     stages = micro + (pp - 1) / vp if pp > 1 else micro
     step = base.step_s + stages * moe.per_micro_batch_s
     tokens_per_gpu = gbs * seq / step / world
-    # Megatron-Bridge perf recipes: bf16 params and gradient buffer (grad_reduce_in_fp32=False), distributed
-    # optimizer over DP, fused cross-entropy (loss_style="fused")
+    # Megatron-Bridge perf recipes (src/megatron/bridge/perf_recipes/_common.py): Megatron-Core layers, bf16 params and
+    # gradient buffer (grad_reduce_in_fp32=False), fp32 master + Adam states in the distributed optimizer over DP, TE's
+    # fused cross-entropy (loss_style="fused")
     local = local_expert_view(arch, tp, layout)
     mem = estimate_memory(
-        local, precision="bf16", optimizer="adamw", seq=seq, micro_batch=mbs, checkpointing="selective",
-        attention="sdpa", dp=dp, tp=tp, pp=pp, cp=cp, sp=True, zero_stage=1, num_micro_batches=micro, loss_style="fused",
+        local, precision="fp8" if precision == "fp8" else "megatron", optimizer="adamw", seq=seq, micro_batch=mbs,
+        checkpointing="selective", attention="sdpa", dp=dp, tp=tp, pp=pp, cp=cp, sp=True, zero_stage=1,
+        num_micro_batches=micro, loss_style="fused", grad_reduce_in_fp32=False,
     )
     in_flight = min(pp, micro)
     extra = dispatch_activation_bytes(arch, layout, tokens=mbs * seq / cp * in_flight, pp=pp, tp=tp, act_bytes=2,

@@ -116,3 +116,15 @@ def test_every_reported_oom_is_caught_and_rows_parse() -> None:
 def test_moe_evidence_has_sources() -> None:
     text = MOE_EVIDENCE.read_text()
     assert text.count("\n") >= 10 and "arxiv.org/abs/2412.19437" in text
+
+
+def test_published_moe_layouts_fit_with_megatron_bridge_recipe_memory() -> None:
+    """Megatron-Core layers, 16-bit gradient buffer and fused loss as the performance recipes set them: every
+    published MoE layout but one (gpt-oss 120B at micro-batch 4 on PP4 H100, predicted 3% over) is predicted to fit."""
+    import csv
+
+    from bench.moe_accuracy import predict
+
+    rows = list(csv.DictReader(MOE_EVIDENCE.open()))
+    fits = [predict(r)[2] for r in rows]
+    assert len(rows) >= 17 and sum(fits) >= len(rows) - 1

@@ -161,6 +161,7 @@ def estimate_memory(
     virtual_stages: int = 1,
     loss_style: str = "framework",
     recompute_share: float = 1.0,
+    grad_reduce_in_fp32: bool = True,
 ) -> MemoryTerms:
     """Peak memory of the most loaded stage: max over start of backward, end of backward and optimizer step.
 
@@ -171,12 +172,16 @@ def estimate_memory(
     the model output (the logits) through the backward inside autocast, so the weight-cast cache lives on (the H100
     decoder file's rows imply this loop). "fused": a fused cross-entropy (Megatron-Bridge, Liger): 16-bit logits + one
     fp32 work buffer, 4 bytes per logit, no logits gradient left at the end of the backward.
+    `grad_reduce_in_fp32`: Megatron's main-gradient buffer in fp32 (Megatron-LM's default with bf16); Megatron-Bridge's
+    performance recipes set it False (16-bit gradient buffer).
     `recompute_share`: with full checkpointing, the share of each stage's layers checkpointed (Megatron
     `--recompute-method block --recompute-num-layers N`); the others keep their activations.
     """
     if megatron_style and precision.startswith("amp"):
         precision = "megatron"
     wb, gb, act, res = _DTYPE_BYTES[precision]
+    if not grad_reduce_in_fp32 and megatron_loss(precision):
+        gb = 2
     ob = optimizer_bytes_per_param(optimizer, precision, arch)
     shard = max(1, shard_group if shard_group is not None else dp)
     amp = precision.startswith("amp")
