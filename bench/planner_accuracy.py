@@ -214,7 +214,7 @@ def frontier_accuracy(path: Path = EVIDENCE) -> dict:
     predicted to fit, its predicted throughput against the reported one, and the recommended plan against it.
     Nothing is fitted on these rows. Activation recompute not stated: the least recompute that fits is used."""
     from ml_expert_mcp.tools.training.context import check_layout  # noqa: PLC0415
-    from ml_expert_mcp.tools.training.evaluation import chunk_layers, least_block_recompute  # noqa: PLC0415
+    from ml_expert_mcp.tools.training.evaluation import chunk_layers, least_block_recompute, op_level  # noqa: PLC0415
     from ml_expert_mcp.tools.training.inputs import Layout  # noqa: PLC0415
     from ml_expert_mcp.tools.training.pipeline import interleave_ok  # noqa: PLC0415
 
@@ -228,7 +228,7 @@ def frontier_accuracy(path: Path = EVIDENCE) -> dict:
         acc = gb // (dp * mb)
         stated = r["activation_recompute"]
         # torchtitan's layer AC "every 2": full recompute of every second layer (block share 0.5); its 'op' policy
-        # (every other matmul output saved) is not modelled and is evaluated as selective
+        # (every other matmul output saved) is what 'selective' means for the FSDP2 code (op_level)
         every = int(stated.split()[2]) if stated.startswith("layer every") else 0
         stated = "full" if every else ("selective" if stated.startswith("selective") else stated)
         ckpts = [stated] if stated in ("none", "selective", "full") else ["none", "selective", "full"]
@@ -253,7 +253,7 @@ def frontier_accuracy(path: Path = EVIDENCE) -> dict:
                     continue
                 ok_layout = True
                 kw = dict(dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1 and fw == "megatron", zero=zero, hybrid=False,
-                          offload=False, micro_batch=mb, accumulation=acc, checkpointing=ckpt,
+                          offload=False, micro_batch=mb, accumulation=acc, checkpointing=op_level(ckpt, fw),
                           megatron_style=fw in ("megatron", "deepspeed"), virtual=vv)
                 share = 1.0 / every if every else 1.0
                 if ckpt == "full" and fw == "megatron" and stated not in ("full",):  # least recompute: block method

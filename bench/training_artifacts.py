@@ -37,6 +37,9 @@ SCENARIOS = [
     ("llama-3.1-70b", {"sequence_length": 8192}, {"nodes": 8}, 1.5e-4),
     ("resnet-50", {"optimizer": "sgd_momentum", "global_batch_size": 1024}, {"gpu": "A100-SXM-80GB", "nodes": 1}, 0.4),
     ("resnet-50", {"optimizer": "sgd_momentum", "global_batch_size": 2048}, {"gpu": "A100-SXM-80GB", "nodes": 2}, 0.8),
+    # op-level selective checkpointing in the FSDP2 code (torchtitan's policy), block recompute in Megatron's flags
+    ("llama-3.1-8b", {"sequence_length": 8192, "activation_checkpointing": "selective"}, {"nodes": 2}, 3e-4),
+    ("llama-3.1-70b", {"sequence_length": 4096, "global_batch_size": 96}, {"nodes": 3}, 1.5e-4),
 ]
 EXTRA = [
     ("gpt3-175b", {"sequence_length": 2048, "global_batch_size": 1536}, {"gpu": "A100-SXM-80GB", "nodes": 128}, 6e-5),

@@ -155,6 +155,8 @@ def _fsdp2(best: RankedLayout, ctx: TrainingContext, dtype: str, lr: float) -> L
         "    shard = world // (REPLICATE * TP)",
         "    mesh = init_device_mesh(device_type, (REPLICATE, shard, TP), mesh_dim_names=(\"replicate\", \"shard\", \"tp\"))",
         "    model = build_model()",
+        "    if hasattr(model, \"config\"):  # no KV cache while training (recompute must see the forward's state)",
+        "        model.config.use_cache = False",
         "    layer_classes = set(getattr(model, \"_no_split_modules\", None) or [])",
         "    blocks = [m for m in model.modules() if type(m).__name__ in layer_classes]",
         "    if not blocks:  # not a Hugging Face model: shard its top-level children",
@@ -183,7 +185,29 @@ def _fsdp2(best: RankedLayout, ctx: TrainingContext, dtype: str, lr: float) -> L
             "    blocks = [m for m in model.modules() if type(m).__name__ == \"CheckpointWrapper\"]",
         ]
     elif ckpt == "selective" and a.is_transformer:
-        body.append("    # selective recompute: SDPA's flash/memory-efficient kernels keep no attention scores to recompute")
+        body += [  # PyTorch op-level selective checkpointing with torchtitan's policy (the memory plan counts the same)
+            "    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper",
+            "    from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts",
+            "    keep = {torch.ops.aten.mm.default, torch.ops.aten._scaled_dot_product_flash_attention.default,",
+            "            torch.ops.aten._scaled_dot_product_efficient_attention.default}",
+            "",
+            "    def sac_context():  # save attention and every other matmul output; recompute the rest in backward",
+            "        counts = {\"forward\": 0, \"recompute\": 0}",
+            "",
+            "        def policy(ctx, func, *args, **kwargs):",
+            "            mode = \"recompute\" if ctx.is_recompute else \"forward\"",
+            "            if func == torch.ops.aten.mm.default:",
+            "                counts[mode] += 1",
+            "            save = func in keep and not (func == torch.ops.aten.mm.default and counts[mode] % 2 == 0)",
+            "            return CheckpointPolicy.MUST_SAVE if save else CheckpointPolicy.PREFER_RECOMPUTE",
+            "        return create_selective_checkpoint_contexts(policy)",
+            "",
+            "    for parent in list(model.modules()):",
+            "        for name, child in list(parent.named_children()):",
+            "            if any(child is b for b in blocks):",
+            "                setattr(parent, name, checkpoint_wrapper(child, context_fn=sac_context, preserve_rng_state=False))",
+            "    blocks = [m for m in model.modules() if type(m).__name__ == \"CheckpointWrapper\"]",
+        ]
     if prec == "bf16":
         body.append("    model = model.to(torch.bfloat16)  # pure bf16: weights, gradients and optimizer states")
     if lay.zero_stage == 0:

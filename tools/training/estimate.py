@@ -11,7 +11,7 @@ from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.models import StrictModel
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.training.context import build_context, check_layout
-from ml_expert_mcp.tools.training.evaluation import chunk_layers, evaluate, fit_limit_gib, gib
+from ml_expert_mcp.tools.training.evaluation import chunk_layers, evaluate, fit_limit_gib, gib, op_level
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.memory import CUDA_CONTEXT_GIB, FRAGMENTATION, NCCL_BUFFERS_GIB
 from ml_expert_mcp.tools.training.moe import check_expert_layout
@@ -51,7 +51,8 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
     result = evaluate(
         ctx, dp=lay.data_parallel, tp=lay.tensor_parallel, pp=lay.pipeline_parallel, cp=lay.context_parallel,
         sp=lay.sequence_parallel, zero=lay.zero_stage, hybrid=lay.hybrid_shard, offload=lay.cpu_offload,
-        micro_batch=lay.micro_batch_size, accumulation=lay.gradient_accumulation_steps, checkpointing=ckpt,
+        micro_batch=lay.micro_batch_size, accumulation=lay.gradient_accumulation_steps,
+        checkpointing=op_level(ckpt, req.framework),
         megatron_style=megatron_style(req.framework), with_time=True, ep=lay.expert_parallel,
         etp=lay.expert_tensor_parallel, virtual=lay.virtual_pipeline_stages,
         recompute_share=lay.recompute_layers / chunk if lay.recompute_layers else 1.0,

@@ -119,6 +119,12 @@ def chunk_layers(layers: int, pp: int, virtual: int) -> int:
     return -(-layers // max(pp * virtual, 1))
 
 
+def op_level(ckpt: str, framework: str) -> str:
+    """'selective' as each framework's code applies it: the FSDP2 code runs PyTorch's op-level selective checkpointing
+    (torchtitan's policy); Megatron recomputes the attention core (Korthikanti et al. 2022)."""
+    return "selective_op" if ckpt == "selective" and framework == "pytorch_fsdp" else ckpt
+
+
 def fit_limit_gib(ctx: TrainingContext) -> float:
     """Device memory a layout may use: usable memory less the stated headroom (ClusterSpec.memory_headroom)."""
     return ctx.gpu.usable_memory_gib * (1.0 - ctx.cluster.memory_headroom)

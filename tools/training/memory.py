@@ -139,6 +139,15 @@ def activation_bytes_per_token_layer(
     return non_matmul + attn + mlp + scores
 
 
+def op_sac_bytes_per_token_layer(arch: Architecture, act: float, res: float, tp: int, sp: bool) -> float:
+    """PyTorch selective activation checkpointing with torchtitan's op policy (`selective_ac_option = "op"`): a layer
+    keeps its input, the attention output and every other matmul output (wq, wv, w1, w2 in Llama order; wk, wo, w3
+    are recomputed with the pointwise ops). torchtitan/distributed/activation_checkpoint.py, `_op_sac_save_list`."""
+    h = arch.hidden
+    saved_mm = arch.q_dim + arch.kv_dim + arch.mlp_activation_width + (h if arch.gated else 0)
+    return res * h / (tp if sp else 1) + act * (saved_mm + arch.q_dim) / tp
+
+
 def estimate_memory(
     arch: Architecture,
     *,
@@ -255,6 +264,9 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
             checkpoint = res * arch.hidden / (tp if sp else 1)  # the layer input, kept to recompute from
             stored = act_layers * (recompute_share * checkpoint + (1.0 - recompute_share) * per_layer)
             working = per_layer  # one layer recomputed at a time during backward
+        elif checkpointing == "selective_op":
+            stored = act_layers * op_sac_bytes_per_token_layer(arch, act, res, tp, sp)
+            working = per_layer
         else:
             stored = act_layers * per_layer
             working = 0.0

@@ -52,6 +52,10 @@ def hardware_flops_per_token(arch: Architecture, seq: int, checkpointing: str, r
     model = arch.model_flops_per_token(seq)
     if checkpointing == "full":
         return model * (1.0 + recompute_share / 3.0)
+    if checkpointing == "selective_op" and arch.is_transformer:
+        # torchtitan's op policy recomputes every other matmul: wk, wo, w3 (Llama order), 2 FLOPs per weight per token
+        h = arch.hidden
+        return model + 2.0 * arch.layers * (h * arch.kv_dim + arch.q_dim * h + h * arch.mlp_activation_width)
     if checkpointing == "selective" and arch.is_transformer:
         return model + 4.0 * arch.layers * arch.hidden * seq  # recomputed QK^T and AV (Korthikanti et al., 5)
     return model

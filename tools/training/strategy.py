@@ -28,6 +28,7 @@ from ml_expert_mcp.tools.training.evaluation import (
     fit_limit_gib,
     gib,
     least_block_recompute,
+    op_level,
 )
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.moe import ExpertLayout, fsdp_expert_note
@@ -192,7 +193,7 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
                                         if req.framework == "megatron" else [1]
                                     kw = dict(dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1 and req.framework in sp_frameworks,
                                               zero=zero, hybrid=hybrid, offload=offload, micro_batch=mb,
-                                              accumulation=acc, checkpointing=ckpt, megatron_style=meg,
+                                              accumulation=acc, checkpointing=op_level(ckpt, req.framework), megatron_style=meg,
                                               ep=None if arch.experts > 1 and req.framework == "megatron" else 1)  # MoE: EP x ETP searched (Megatron; the FSDP/DeepSpeed code shards experts like any weight)
                                     res = evaluate(ctx, **kw, with_time=False)  # type: ignore[arg-type]
                                     evaluated += 1
@@ -204,7 +205,7 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
                                     for v in vs:
                                         block = None  # Megatron: checkpoint only as many layers per stage as it takes
                                         chunk = chunk_layers(arch.layers, pp, v)
-                                        if ckpt == "full" and req.framework == "megatron" and arch.is_transformer:
+                                        if ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer:
                                             block = least_block_recompute(ctx, chunk, lambda s, kw=kw, v=v: evaluate(  # type: ignore[misc]
                                                 ctx, **kw, virtual=v, with_time=False, recompute_share=s))
                                         share = block / chunk if block else 1.0
@@ -278,6 +279,9 @@ def _ranked(rank: int, key: tuple[Any, ...], res: LayoutResult, ctx: TrainingCon
     if block:
         reasons.append(f"block activation checkpointing: {block} of {chunk} layers per {'virtual ' if v > 1 else ''}stage "
                        f"recompute their forward (+{block / chunk * 33:.0f}% FLOPs); the rest keep their activations")
+    elif ckpt == "selective" and framework == "pytorch_fsdp":
+        reasons.append("selective activation checkpointing (torchtitan's op policy): keeps every other matmul output and "
+                       "the attention output, recomputes the rest")
     elif ckpt != "none":
         reasons.append(f"{ckpt} activation checkpointing: {'recomputes one forward (+33% FLOPs)' if ckpt == 'full' else 'recomputes attention scores only'}")
     layout = Layout(data_parallel=dp, tensor_parallel=tp, pipeline_parallel=pp, context_parallel=cp,
