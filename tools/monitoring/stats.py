@@ -10,7 +10,7 @@ tests/test_monitoring_stats.py checks every function against scipy.stats.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from statistics import NormalDist
 
@@ -71,12 +71,19 @@ def ncx2_cdf(x: float, df: float, nc: float) -> float:
         return NormalDist(df + nc, math.sqrt(2 * (df + 2 * nc))).cdf(x)
     half = nc / 2.0
     centre = int(half)
+    start = max(0, centre - 2000)
+    xh = x / 2.0
+    a = df / 2.0 + start
+    p = gamma_p(a, xh)  # P(df/2 + j, x/2), stepped down by P(a + 1, y) = P(a, y) - y^a e^-y / Gamma(a + 1) (NR 6.2.7)
+    log_xh = math.log(xh) if xh > 0 else -math.inf
     total = 0.0
-    for j in range(max(0, centre - 2000), centre + 2000):
+    for j in range(start, centre + 2000):
         weight = math.exp(-half + j * math.log(half) - math.lgamma(j + 1))
         if weight < 1e-17 and j > centre:
             break
-        total += weight * chi2_cdf(x, df + 2 * j)
+        total += weight * max(p, 0.0)
+        p -= math.exp(a * log_xh - xh - math.lgamma(a + 1.0)) if xh > 0 else 0.0
+        a += 1.0
     return min(1.0, total)
 
 
@@ -125,13 +132,24 @@ def ks_critical(alpha: float, n: int, m: int) -> float:
     return math.sqrt(-math.log(alpha / 2.0) / 2.0) * math.sqrt((n + m) / (n * m))
 
 
+def _binom_log_terms(n: int, p: float) -> Iterator[tuple[int, float]]:
+    """(i, log P(X = i)) for X ~ Binomial(n, p), from 40 standard deviations below the mean (the terms before it are
+    below e^-800 and add nothing to a double), by the ratio of consecutive terms: one log per step."""
+    start = max(0, int(n * p - 40.0 * math.sqrt(n * p * (1.0 - p))) - 1)
+    log_ratio = math.log(p) - math.log1p(-p)
+    log_term = (math.lgamma(n + 1) - math.lgamma(start + 1) - math.lgamma(n - start + 1)
+                + start * math.log(p) + (n - start) * math.log1p(-p))
+    for i in range(start, n + 1):
+        yield i, log_term
+        if i < n:
+            log_term += math.log((n - i) / (i + 1)) + log_ratio
+
+
 def _binom_lower(n: int, p: float, alpha: float) -> tuple[int, float]:
     """Largest k with P(X < k) <= alpha for X ~ Binomial(n, p), and that probability."""
-    log_p, log_q = math.log(p), math.log1p(-p)
-    base = math.lgamma(n + 1)
     total = 0.0
-    for i in range(n + 1):
-        term = math.exp(base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+    for i, log_term in _binom_log_terms(n, p):
+        term = math.exp(log_term)
         if total + term > alpha:
             return i, total
         total += term
@@ -140,10 +158,12 @@ def _binom_lower(n: int, p: float, alpha: float) -> tuple[int, float]:
 
 def binom_below(n: int, p: float, k: int) -> float:
     """P(X < k) for X ~ Binomial(n, p)."""
-    log_p, log_q = math.log(p), math.log1p(-p)
-    base = math.lgamma(n + 1)
-    return min(1.0, sum(math.exp(base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
-                        for i in range(max(0, k))))
+    total = 0.0
+    for i, log_term in _binom_log_terms(n, p):
+        if i >= k:
+            break
+        total += math.exp(log_term)
+    return min(1.0, total)
 
 
 def binomial_drop_test(p0: float, p1: float, alpha: float, power: float, start: int) -> tuple[int, int]:
