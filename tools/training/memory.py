@@ -14,11 +14,13 @@ Terms and their sources:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ml_expert_mcp.tools.training.model_arch import Architecture
 from ml_expert_mcp.tools.training.pipeline import first_stage_activation_layers, stage_split
 
 GIB = float(1 << 30)
+LossStyle = Literal["framework", "hand_written", "fused"]  # how the training loop meets the loss (estimate_memory)
 
 # Bytes per element: (weights, grads, activation compute dtype, residual stream).
 _DTYPE_BYTES = {
@@ -168,7 +170,7 @@ def estimate_memory(
     num_micro_batches: int = 1,
     megatron_style: bool = False,
     virtual_stages: int = 1,
-    loss_style: str = "framework",
+    loss_style: LossStyle = "framework",
     recompute_share: float = 1.0,
     grad_reduce_in_fp32: bool = True,
 ) -> MemoryTerms:
@@ -221,7 +223,7 @@ def estimate_memory(
 def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, micro_batch: int, checkpointing: str,
                   attention: str, tp: int, cp: int, sp: bool, zero_stage: int, shard: int, cpu_offload: bool,
                   num_micro_batches: int, amp: bool, wb: float, gb: float, act: float, res: float, ob: float,
-                  tokens: float, loss_style: str, recompute_share: float, *, layers: float, act_layers: float, embedding: bool, head: bool,
+                  tokens: float, loss_style: LossStyle, recompute_share: float, *, layers: float, act_layers: float, embedding: bool, head: bool,
                   in_flight: int) -> MemoryTerms:
     """One pipeline stage (the whole model when pp == 1): `layers` decoder layers, `act_layers` layer-activations
     of one micro-batch held at the start of the backward, the embedding and/or head + loss when it holds them."""
