@@ -21,8 +21,9 @@ E_MAX = 0.62
 H_HALF_A100 = 900.0
 # Convolutional nets run as if their GEMMs were this wide: solved from NVIDIA's ResNet-50 v1.5 PyTorch training on one
 # A100 80GB, AMP, 2,470 images/s (DeepLearningExamples README, 19.5% of dense peak); held out: V100 AMP +16%, H200
-# measured here -0.4% (bench/evidence/cnn_training_throughput.csv). Bandwidth-bound BN/ReLU make CNNs fall further
-# behind each newer GPU's peak, which the peak^0.6 growth of the half-efficiency width carries.
+# measured here -0.3%, H100 measured here +18% (bench/evidence/cnn_training_throughput.csv). Bandwidth-bound BN/ReLU
+# make CNNs fall further behind each newer GPU's peak, which the peak^0.6 growth of the half-efficiency width carries
+# only in part: at the same compute the H200 (4.8 TB/s) trains 18% faster than the H100 (3.35 TB/s); not modelled.
 CNN_EFFECTIVE_WIDTH = 413
 DP_OVERLAP = 0.8  # share of the last micro-batch's backward that hides the gradient reduction
 ZERO3_OVERLAP = 0.9  # share of a micro-batch's compute that hides ZeRO-3 gathers (prefetch)
