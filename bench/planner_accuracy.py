@@ -255,15 +255,14 @@ def frontier_accuracy(path: Path = EVIDENCE) -> dict:
                 kw = dict(dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1 and fw == "megatron", zero=zero, hybrid=False,
                           offload=False, micro_batch=mb, accumulation=acc, checkpointing=op_level(ckpt, fw),
                           megatron_style=fw in ("megatron", "deepspeed"), virtual=vv)
-                share = 1.0 / every if every else 1.0
+                chunk = chunk_layers(ctx.arch.layers, pp, vv)
+                block = chunk // every if every else None
                 if ckpt == "full" and fw == "megatron" and stated not in ("full",):  # least recompute: block method
-                    chunk = chunk_layers(ctx.arch.layers, pp, vv)
-                    block = least_block_recompute(ctx, chunk, lambda s, kw=kw, ctx=ctx: evaluate(ctx, **kw, with_time=False,
-                                                                                         recompute_share=s))
-                    share = block / chunk if block else 1.0
-                trial = evaluate(ctx, **kw, recompute_share=share)  # type: ignore[arg-type]
+                    block = least_block_recompute(ctx, chunk, lambda n, kw=kw, ctx=ctx: evaluate(ctx, **kw, with_time=False,
+                                                                                         recompute_layers=n))
+                trial = evaluate(ctx, **kw, recompute_layers=block)  # type: ignore[arg-type]
                 if res is None or (trial.fits and (not res.fits or trial.step.tokens_per_s > res.step.tokens_per_s)):
-                    res, v_used, share_used = trial, vv, share
+                    res, v_used, share_used = trial, vv, (block / chunk if block is not None else 1.0)
             if res is not None and res.fits:
                 break
         expressible.append(ok_layout)

@@ -55,7 +55,7 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
         checkpointing=op_level(ckpt, req.framework),
         megatron_style=megatron_style(req.framework), with_time=True, ep=lay.expert_parallel,
         etp=lay.expert_tensor_parallel, virtual=lay.virtual_pipeline_stages,
-        recompute_share=lay.recompute_layers / chunk if lay.recompute_layers else 1.0,
+        recompute_layers=lay.recompute_layers,
     )
     m = result.memory
     st = result.step

@@ -50,15 +50,18 @@ def evaluate(
     ep: int | None = 1,
     etp: int = 1,
     virtual: int = 1,
-    recompute_share: float = 1.0,
+    recompute_layers: int | None = None,
 ) -> LayoutResult:
+    """`recompute_layers`: with full checkpointing, the layers per model chunk that recompute (Megatron's block
+    method); None: all of them."""
     if ep is None:  # MoE: search the expert layouts (EP x ETP) of this stage
         return best_expert_layout(ctx.arch, tp, cp, dp, lambda e, et: evaluate(
             ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, hybrid=hybrid, offload=offload, micro_batch=micro_batch,
             accumulation=accumulation, checkpointing=checkpointing, megatron_style=megatron_style, with_time=with_time,
-            virtual=virtual, ep=e, etp=et, recompute_share=recompute_share))
+            virtual=virtual, ep=e, etp=et, recompute_layers=recompute_layers))
     t = ctx.training
     arch = ctx.arch
+    recompute_share = 1.0 if recompute_layers is None else recompute_layers / chunk_layers(arch.layers, pp, virtual)
     seq = t.sequence_length if arch.is_transformer else 1  # a CNN sample is one image, not a token sequence
     group = shard_group(ctx, dp, tp, cp, hybrid)
     mem = estimate_memory(
@@ -99,19 +102,19 @@ def evaluate(
     return LayoutResult(mem, device, fits, step, ep, etp)
 
 
-def least_block_recompute(ctx: TrainingContext, chunk_layers: int, fits_with: Callable[[float], LayoutResult]) -> int | None:
-    """Fewest layers per model chunk (pipeline stage, or virtual stage when interleaved) to checkpoint so the layout
-    fits (Megatron `--recompute-method block --recompute-num-layers N` recomputes the first N layers of each chunk),
-    when keeping every activation does not fit and checkpointing all does; None otherwise. Activation memory is
-    linear in the share, so one solve from the two ends, then a check (and a step up where the peak moved)."""
-    full, none = fits_with(1.0), fits_with(0.0)
+def least_block_recompute(ctx: TrainingContext, chunk: int, fits_with: Callable[[int], LayoutResult]) -> int | None:
+    """Fewest of a model chunk's `chunk` layers (pipeline stage, or virtual stage when interleaved) to checkpoint so the
+    layout fits (Megatron `--recompute-method block --recompute-num-layers N` recomputes the first N layers of each
+    chunk), when keeping every activation does not fit and checkpointing all does; None otherwise. Activation memory
+    is linear in N, so one solve from the two ends, then a check (and a step up where the peak moved)."""
+    full, none = fits_with(chunk), fits_with(0)
     if not full.fits or none.fits or none.device_gib <= full.device_gib:
         return None
     share = (none.device_gib - fit_limit_gib(ctx)) / (none.device_gib - full.device_gib)
-    n = max(1, min(chunk_layers, math.ceil(share * chunk_layers - 1e-9)))
-    while n < chunk_layers and not fits_with(n / chunk_layers).fits:
+    n = max(1, min(chunk, math.ceil(share * chunk - 1e-9)))
+    while n < chunk and not fits_with(n).fits:
         n += 1
-    return n if n < chunk_layers else None
+    return n if n < chunk else None
 
 
 def chunk_layers(layers: int, pp: int, virtual: int) -> int:

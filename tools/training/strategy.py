@@ -203,13 +203,11 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
                                                 f"({ctx.gpu.usable_memory_gib} usable less {ctx.cluster.memory_headroom:.0%} headroom)")
                                         break  # larger micro-batches need more memory
                                     for v in vs:
-                                        block = None  # Megatron: checkpoint only as many layers per stage as it takes
-                                        chunk = chunk_layers(arch.layers, pp, v)
+                                        block = None  # Megatron: checkpoint only as many layers per chunk as it takes
                                         if ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer:
-                                            block = least_block_recompute(ctx, chunk, lambda s, kw=kw, v=v: evaluate(  # type: ignore[misc]
-                                                ctx, **kw, virtual=v, with_time=False, recompute_share=s))
-                                        share = block / chunk if block else 1.0
-                                        res = evaluate(ctx, **kw, virtual=v, recompute_share=share)  # type: ignore[arg-type]
+                                            block = least_block_recompute(ctx, chunk_layers(arch.layers, pp, v), lambda n, kw=kw, v=v: evaluate(  # type: ignore[misc]
+                                                ctx, **kw, virtual=v, with_time=False, recompute_layers=n))
+                                        res = evaluate(ctx, **kw, virtual=v, recompute_layers=block)  # type: ignore[arg-type]
                                         if not res.fits:
                                             continue
                                         key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block)
