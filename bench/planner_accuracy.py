@@ -10,6 +10,7 @@ import csv
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.shared_data import shared_data_dir
@@ -308,56 +309,49 @@ def search_speed() -> dict:
     return out
 
 
+def _section(title: str, result: dict, summary: Callable[[dict], str]) -> dict:
+    """Print one figure's title, its rows and its summary; return the figures without the printed rows."""
+    print(title)
+    print("\n".join(result.pop("lines")))
+    print(summary(result))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(shared_data_dir()))
     parser.add_argument("--json", default="bench/results/planner.json")
     args = parser.parse_args()
     data = Path(args.data)
-    mem = memory_accuracy(data)
-    print("H100 measured peak allocated memory (shared/data/h100_training_memory.jsonl):")
-    print("\n".join(mem["lines"]))
-    print(f"  ours: median |error| {mem['median_abs_error'] * 100:.1f}%, max {mem['max_abs_error'] * 100:.1f}% over {mem['rows']} rows;"
-          f" OOM rows predicted not to fit: {mem['oom_rows_predicted_not_to_fit']}")
-    print(f"  anchors: accelerate median |error| {mem['accelerate_median_abs_error'] * 100:.0f}%, "
-          f"DeepSpeed 20 B/param {mem['deepspeed_median_abs_error'] * 100:.0f}%")
-    pub = published_accuracy(data)
-    print("Published runs (shared/data/published_training_runs.csv):")
-    print("\n".join(pub["lines"]))
-    print(f"  throughput median |error| {pub['median_abs_error'] * 100:.1f}%; published layouts fit {pub['published_layouts_fit']}; "
-          f"recommended plan fits and >= 0.9x published: {pub['recommended_fits_and_at_least_0.9x']}")
-    gpu = gpu_memory_accuracy()
-    print("Other architectures, measured peak allocated memory on one H200 (bench/evidence/gpu_training_memory_run*.jsonl):")
-    print("\n".join(gpu["lines"]))
-    print(f"  ours: median |error| {gpu['median_abs_error'] * 100:.1f}%, max {gpu['max_abs_error'] * 100:.1f}%, "
-          f"within 10%: {gpu['within_10pct']}")
-    cnn = cnn_throughput_accuracy()
-    print("ResNet-50 training throughput, one GPU, batch 256 (bench/evidence/cnn_training_throughput.csv):")
-    print("\n".join(cnn["lines"]))
-    print(f"  held-out rows: median |error| {cnn['median_abs_error'] * 100:.1f}%, max {cnn['max_abs_error'] * 100:.1f}%")
-    saved = saved_activation_accuracy()
-    print("Saved activations of other architectures (knowledge/activation_profiles.json, CPU saved-tensor counts):")
-    print("\n".join(saved["lines"]))
-    print(f"  held-out rows: median |error| {saved['median_abs_error'] * 100:.1f}%, max {saved['max_abs_error'] * 100:.1f}% "
-          f"over {saved['held_out_rows']} rows")
-    front = frontier_accuracy()
-    print("Published frontier runs (bench/evidence/published_large_runs.csv, nothing fitted on them):")
-    print("\n".join(front["lines"]))
-    print(f"  layouts expressible {front['expressible']}; fit {front['published_layouts_fit']}; throughput median |error| "
-          f"{front['median_abs_error'] * 100:.1f}% (max {front['max_abs_error'] * 100:.1f}%); recommended plan fits and "
-          f">= 0.9x published: {front['recommended_fits_and_at_least_0.9x']}")
+    mem = _section("H100 measured peak allocated memory (shared/data/h100_training_memory.jsonl):", memory_accuracy(data),
+                   lambda m: f"  ours: median |error| {m['median_abs_error'] * 100:.1f}%, max {m['max_abs_error'] * 100:.1f}% "
+                   f"over {m['rows']} rows; OOM rows predicted not to fit: {m['oom_rows_predicted_not_to_fit']}\n"
+                   f"  anchors: accelerate median |error| {m['accelerate_median_abs_error'] * 100:.0f}%, "
+                   f"DeepSpeed 20 B/param {m['deepspeed_median_abs_error'] * 100:.0f}%")
+    pub = _section("Published runs (shared/data/published_training_runs.csv):", published_accuracy(data),
+                   lambda p: f"  throughput median |error| {p['median_abs_error'] * 100:.1f}%; published layouts fit "
+                   f"{p['published_layouts_fit']}; recommended plan fits and >= 0.9x published: "
+                   f"{p['recommended_fits_and_at_least_0.9x']}")
+    gpu = _section("Other architectures, measured peak allocated memory on one H200 "
+                   "(bench/evidence/gpu_training_memory_run*.jsonl):", gpu_memory_accuracy(),
+                   lambda g: f"  ours: median |error| {g['median_abs_error'] * 100:.1f}%, max {g['max_abs_error'] * 100:.1f}%, "
+                   f"within 10%: {g['within_10pct']}")
+    cnn = _section("ResNet-50 training throughput, one GPU, batch 256 (bench/evidence/cnn_training_throughput.csv):",
+                   cnn_throughput_accuracy(), lambda c: f"  held-out rows: median |error| {c['median_abs_error'] * 100:.1f}%, "
+                   f"max {c['max_abs_error'] * 100:.1f}%")
+    saved = _section("Saved activations of other architectures (knowledge/activation_profiles.json, CPU saved-tensor counts):",
+                     saved_activation_accuracy(), lambda a: f"  held-out rows: median |error| {a['median_abs_error'] * 100:.1f}%, "
+                     f"max {a['max_abs_error'] * 100:.1f}% over {a['held_out_rows']} rows")
+    front = _section("Published frontier runs (bench/evidence/published_large_runs.csv, nothing fitted on them):",
+                     frontier_accuracy(), lambda f: f"  layouts expressible {f['expressible']}; fit {f['published_layouts_fit']}; "
+                     f"throughput median |error| {f['median_abs_error'] * 100:.1f}% (max {f['max_abs_error'] * 100:.1f}%); "
+                     f"recommended plan fits and >= 0.9x published: {f['recommended_fits_and_at_least_0.9x']}")
     speed = search_speed()
     print("Search, 1T parameters on 3,072 A100s:")
     for fw, s in speed.items():
         print(f"  {fw:13} {s['seconds'] * 1000:8.1f} ms, {s['layouts']:6d} layouts, {s['layouts_per_s']:10.0f} layouts/s (Calculon: ~79/s)")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    mem.pop("lines")
-    pub.pop("lines")
-    front.pop("lines")
-    saved.pop("lines")
-    gpu.pop("lines")
-    cnn.pop("lines")
     out.write_text(json.dumps({"memory": mem, "gpu_other_architectures": gpu, "cnn_throughput": cnn, "published": pub, "frontier": front, "saved_activations": saved, "search": speed}, indent=2, sort_keys=True))
     print(f"figures written to {out}")
 
