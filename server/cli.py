@@ -66,7 +66,9 @@ def _tools(args: argparse.Namespace) -> int:
             print(f"{t['name']:30} {t['description']}")
         print("\n'ml-expert tools NAME' prints a tool's input schema and a worked example.")
         return 0
-    tool = next((t for t in listing if t["name"] == args.name), None)
+    from ml_expert_mcp.server.tool_schemas import expand_shared
+
+    tool = next((t for t in expand_shared(listing) if t["name"] == args.name), None)
     if tool is None:
         print(f"error: unknown tool {args.name!r}; accepted: {', '.join(t['name'] for t in listing)}", file=sys.stderr)
         return 2

@@ -49,14 +49,14 @@ def stored_listing() -> list[dict[str, Any]] | None:
     return tools if isinstance(tools, list) else None
 
 
-def live_listing(registered: list[Any]) -> list[dict[str, Any]]:
+def live_listing(registered: list[Any], share: bool = True) -> list[dict[str, Any]]:
     """tools/list entries from the SDK's Tool objects, schemas compacted, the title said once. The output schema
     is made here from the plan function's return model: the SDK is told the tools return unstructured results,
     so it does not re-validate structuredContent against the full model (a `detail` view omits parts)."""
     from typing import get_type_hints
 
     from ml_expert_mcp.server.registry import TOOLS
-    from ml_expert_mcp.server.tool_schemas import compact_input, compact_output
+    from ml_expert_mcp.server.tool_schemas import compact_input, compact_output, share_definitions
 
     functions = {t.name: t.function for t in TOOLS}
     out = []
@@ -67,7 +67,7 @@ def live_listing(registered: list[Any]) -> list[dict[str, Any]]:
         entry["outputSchema"] = compact_output(output_model.model_json_schema(by_alias=True, mode="serialization"))
         entry.get("annotations", {}).pop("title", None)
         out.append(entry)
-    return out
+    return share_definitions(out) if share else out
 
 
 async def generate() -> list[dict[str, Any]]:

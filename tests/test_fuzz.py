@@ -23,6 +23,7 @@ from mcp import Client
 
 from ml_expert_mcp.server.app import build_server
 from ml_expert_mcp.server.registry import tool_names
+from ml_expert_mcp.server.tool_schemas import expand_shared
 from tests.schema_strategy import from_schema
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
@@ -36,7 +37,9 @@ STATS: dict[str, int] = {}
 @pytest.fixture(scope="module")
 def session():
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(Client(build_server())) as client:
-        tools = {t.name: t for t in portal.call(client.list_tools).tools}
+        listed = portal.call(client.list_tools).tools
+        full = expand_shared([t.model_dump(by_alias=True, exclude_none=True) for t in listed])
+        tools = {t.name: t.model_copy(update={"input_schema": f["inputSchema"]}) for t, f in zip(listed, full, strict=True)}
         yield portal, client, tools
         assert portal.call(client.list_tools).tools  # still serving after everything
         print(f"\nfuzz examples per tool: {STATS}")

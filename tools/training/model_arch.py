@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from ml_expert_mcp.knowledge import model_catalog
@@ -23,9 +23,10 @@ _DETAIL_FIELDS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Architecture:
-    """A transformer by its shape, or (family 'cnn') an opaque model by size."""
+    """A transformer by its shape, or (family 'cnn') an opaque model by size. Derived sizes are computed once per
+    instance (cached_property; the layout search asks for them tens of thousands of times per plan)."""
 
     name: str
     family: str
@@ -55,35 +56,35 @@ class Architecture:
     unfused_gelu: bool = False  # HF "gelu_new" (GPT-2): tanh GELU in Python ops, each saving its own tensor
     expert_shard: float = 1.0  # share of the routed experts counted per tensor-parallel slice (moe.local_expert_view)
 
-    @property
+    @cached_property
     def is_transformer(self) -> bool:
         return self.family != "cnn"
 
-    @property
+    @cached_property
     def hd(self) -> int:
         return self.head_dim or self.hidden // self.heads
 
-    @property
+    @cached_property
     def q_dim(self) -> int:
         return self.heads * self.hd
 
-    @property
+    @cached_property
     def kv_dim(self) -> int:
         return self.hd * self.kv_heads
 
-    @property
+    @cached_property
     def expert_ffn(self) -> int:
         return self.moe_ffn or self.ffn
 
-    @property
+    @cached_property
     def mlp_params_per_expert(self) -> int:
         return (3 if self.gated else 2) * self.hidden * self.expert_ffn
 
-    @property
+    @cached_property
     def moe_layers(self) -> int:
         return self.layers - self.dense_layers if self.experts > 1 else 0
 
-    @property
+    @cached_property
     def attention_params(self) -> int:
         h = self.hidden
         if self.mla is not None:
@@ -93,11 +94,11 @@ class Architecture:
             return q + kv + self.heads * v * h
         return 2 * h * self.q_dim + 2 * h * self.kv_dim
 
-    @property
+    @cached_property
     def dense_mlp_params(self) -> int:
         return (3 if self.gated else 2) * self.hidden * self.ffn
 
-    @property
+    @cached_property
     def expert_params_per_layer(self) -> float:
         """Routed-expert weights in one MoE layer (what expert parallelism divides)."""
         return float(self.mlp_params_per_expert * self.experts) if self.experts > 1 else 0.0
@@ -108,7 +109,7 @@ class Architecture:
         moe = self.mlp_params_per_expert * (routed + self.shared_experts) + self.hidden * self.experts
         return (self.moe_layers * moe + self.dense_layers * self.dense_mlp_params) / self.layers
 
-    @property
+    @cached_property
     def mlp_activation_width(self) -> float:
         """FFN width a token passes through per layer, averaged over layers (routed top-k + shared experts)."""
         if self.experts <= 1:
@@ -116,34 +117,34 @@ class Architecture:
         moe = self.expert_ffn * (max(self.experts_per_token, 1) + self.shared_experts)
         return (self.moe_layers * moe + self.dense_layers * self.ffn) / self.layers
 
-    @property
+    @cached_property
     def layer_params(self) -> float:
         """Attention + MLP (all experts, averaged over MoE and dense layers) + router + two norms."""
         if not self.is_transformer:
             return 0
         return self.attention_params + self._mlp_average(self.experts * self.expert_shard) + 2 * self.hidden
 
-    @property
+    @cached_property
     def active_layer_params(self) -> float:
         if self.experts <= 1:
             return self.layer_params
         return self.attention_params + self._mlp_average(self.experts_per_token) + 2 * self.hidden
 
-    @property
+    @cached_property
     def embedding_params(self) -> int:
         return self.vocab * self.hidden if self.is_transformer else 0
 
-    @property
+    @cached_property
     def head_params(self) -> int:
         return 0 if (self.tied or not self.is_transformer) else self.vocab * self.hidden
 
-    @property
+    @cached_property
     def total_params(self) -> float:
         if not self.is_transformer:
             return self.opaque_params
         return self.layers * self.layer_params + self.embedding_params + self.head_params + self.hidden
 
-    @property
+    @cached_property
     def active_params(self) -> float:
         """Parameters that touch each token (MoE counts only routed experts)."""
         if not self.is_transformer:

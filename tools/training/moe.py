@@ -25,6 +25,7 @@ DeepSeek-V3); an uneven router makes the busiest EP rank the step's pace, not mo
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from ml_expert_mcp.knowledge.schema import GpuSpec
 from ml_expert_mcp.tools.common.errors import PlanInputError
@@ -69,9 +70,15 @@ def expert_params(arch: Architecture) -> float:
 def local_expert_view(arch: Architecture, tp: int, layout: ExpertLayout) -> Architecture:
     """The model as one GPU's memory sees it: the dense estimator divides layer params by TP, so the routed
     experts are counted at TP / (EP x ETP) of their number, leaving experts / (EP x ETP) per GPU."""
-    if arch.experts <= 1 or (layout.ep * layout.etp == tp):
-        return arch if arch.experts <= 1 else replace(arch, expert_shard=1.0)
-    return replace(arch, expert_shard=tp / (layout.ep * layout.etp))
+    if arch.experts <= 1:
+        return arch
+    return _sharded(arch, 1.0 if layout.ep * layout.etp == tp else tp / (layout.ep * layout.etp))
+
+
+@lru_cache(maxsize=512)
+def _sharded(arch: Architecture, share: float) -> Architecture:
+    """One instance per (model, share), so its derived sizes are computed once per search, not per layout."""
+    return replace(arch, expert_shard=share)
 
 
 def dispatch_activation_bytes(
