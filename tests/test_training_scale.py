@@ -183,3 +183,26 @@ def test_bad_virtual_stages_name_the_field() -> None:
         estimate_training_memory(EstimateTrainingMemoryRequest(
             model=ModelSpec(preset="llama-2-7b"), cluster=ClusterSpec(gpus_per_node=4),
             layout=Layout(pipeline_parallel=4, virtual_pipeline_stages=3, gradient_accumulation_steps=4)))
+
+
+def test_one_node_pipeline_sends_activations_over_nvlink_not_the_network() -> None:
+    def step_ms(inter_gbps: float, nodes: int) -> float:
+        layout = Layout(data_parallel=nodes, tensor_parallel=2, pipeline_parallel=4, micro_batch_size=1,
+                        gradient_accumulation_steps=16)
+        return estimate_training_memory(EstimateTrainingMemoryRequest(
+            model=ModelSpec(preset="llama-3.1-8b"), training=TrainingSpec(sequence_length=4096),
+            cluster=ClusterSpec(nodes=nodes, inter_node_gbps=inter_gbps), layout=layout)).step_time_s or 0.0
+
+    assert step_ms(0.5, 1) == step_ms(50.0, 1)  # TP2 x PP4 on one 8-GPU node: stage neighbours share NVLink
+    assert step_ms(0.5, 2) > step_ms(50.0, 2)  # across nodes the network carries the stage-to-stage sends
+
+
+def test_clusters_differing_only_where_the_search_does_not_look_share_one_search() -> None:
+    base = {"model": {"preset": "llama-3.1-8b"}, "framework": "pytorch_fsdp"}
+    plans = [select_distribution_strategy(SelectDistributionRequest.model_validate(
+        {**base, "cluster": {"nodes": 1, "cpu_cores_per_node": cores, "inter_node_gbps": net}}))
+        for cores, net in ((96, 50.0), (8, 1.25))]
+    assert plans[0] == plans[1]
+    two_nodes = [select_distribution_strategy(SelectDistributionRequest.model_validate(
+        {**base, "cluster": {"nodes": 2, "inter_node_gbps": net}})) for net in (50.0, 1.25)]
+    assert two_nodes[0].ranked[0].tokens_per_s > two_nodes[1].ranked[0].tokens_per_s  # the network counts there

@@ -150,7 +150,8 @@ def predict_step_time(
         other_mb += max(0.0, gathers * gather + scatter - ZERO3_OVERLAP * compute_mb) + gather / layers
     if pp > 1:
         p2p_bytes = 2 * tokens_mb / cp * arch.hidden * act_bytes / tp * interleave
-        other_mb += p2p_bytes / (inter_gbps * 1e9)
+        pp_gbps = intra_gbps if inner * dp * pp <= gpus_per_node else inter_gbps  # the whole pipeline in one node
+        other_mb += p2p_bytes / (pp_gbps * 1e9)
 
     stage_mb = compute_mb + tp_mb + other_mb
     bubble = (pp - 1) / interleave * stage_mb if pp > 1 else 0.0

@@ -114,13 +114,22 @@ def select_distribution_strategy(req: SelectDistributionRequest) -> Distribution
     """Search every valid layout (DDP, FSDP, ZeRO, TP x PP x DP x CP, micro-batch, checkpointing, offload) for a model
     on a cluster; ranked by predicted throughput, with launch command and config.
     """
-    return _cached_search(req.model_dump_json(), suggest_fixes=True).model_copy(deep=True)
+    return _cached_search(_search_key(req), suggest_fixes=True).model_copy(deep=True)
 
 
 def best_layout(req: SelectDistributionRequest) -> RankedLayout | None:
     """The best-ranked layout, or None when nothing fits; for planners that try many clusters (no fix search)."""
-    plan = _cached_search(req.model_dump_json(), suggest_fixes=False)
+    plan = _cached_search(_search_key(req), suggest_fixes=False)
     return plan.ranked[0].model_copy(deep=True) if plan.fits and plan.ranked else None
+
+
+def _search_key(req: SelectDistributionRequest) -> str:
+    """The request as the search sees it: CPU cores do not enter it, nor does the network between nodes on one node,
+    so clusters that differ only there (SageMaker types with the same GPUs) share one search."""
+    cluster = req.cluster.model_copy(update={"cpu_cores_per_node": ClusterSpec.model_fields["cpu_cores_per_node"].default})
+    if cluster.nodes == 1:
+        cluster = cluster.model_copy(update={"inter_node_gbps": ClusterSpec.model_fields["inter_node_gbps"].default})
+    return req.model_copy(update={"cluster": cluster}).model_dump_json()
 
 
 SEARCH_CACHE_SIZE = 512  # searches kept per process: a SageMaker plan runs one per instance shape and count
