@@ -15,7 +15,7 @@ from ml_expert_mcp.tools.pipelines.inputs import DesignMlPipelineRequest, NodeSh
 from ml_expert_mcp.tools.pipelines.kubeflow import plan_kubeflow_training
 from ml_expert_mcp.tools.pipelines.plans import MlPipelinePlan, PipelineArtifacts, Stage, TrainingStep
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, TrainingSpec
-from ml_expert_mcp.tools.training.strategy import SelectDistributionRequest, best_layout
+from ml_expert_mcp.tools.training.strategy import SelectDistributionRequest, any_layout_fits
 
 TFX_STATUS = ("TFX is still released (tfx 1.21.0 on PyPI, June 2026; classifier 'Production/Stable'), but narrowed: "
               "KubeflowDagRunner (KFP v1) and Estimator support are deprecated since 1.16 (github.com/tensorflow/tfx/"
@@ -51,16 +51,18 @@ def _sagemaker_instance(req: DesignMlPipelineRequest) -> tuple[str, int]:
         cpu = sorted((i for i in catalog if i.gpu is None and i.memory_gib >= 16),
                      key=lambda i: i.training_usd_per_hour or 0)
         return cpu[0].id, 1
-    options = []
+    options: list[tuple[float, str, int]] = []
     for inst in catalog:
         if inst.gpu is None:
             continue
         for count in (1, 2, 4, 8):
+            if options and (inst.training_usd_per_hour or 0) * count > min(options)[0]:
+                break  # dearer than an option already found, whether it fits or not
             cluster = ClusterSpec(gpu=inst.gpu, gpus_per_node=inst.gpu_count, nodes=count,
                                   inter_node_gbps=inst.network_gbps / 8 / inst.gpu_count)
             try:
-                fits = best_layout(SelectDistributionRequest(model=req.model, training=_training(req), cluster=cluster,
-                                                             allow_cpu_offload=False)) is not None
+                fits = any_layout_fits(SelectDistributionRequest(model=req.model, training=_training(req), cluster=cluster,
+                                                                 allow_cpu_offload=False))
             except PlanInputError:  # e.g. the GPU lacks the requested precision: not an option
                 break
             if fits:

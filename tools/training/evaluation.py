@@ -51,9 +51,11 @@ def evaluate(
     etp: int = 1,
     virtual: int = 1,
     recompute_layers: int | None = None,
+    memory: LayoutResult | None = None,
 ) -> LayoutResult:
     """`recompute_layers`: with full checkpointing, the layers per model chunk that recompute (Megatron's block
-    method); None: all of them."""
+    method); None: all of them. `memory`: this layout's memory evaluation already made (with_time=False, the same
+    arguments), so only the step time is computed (the search evaluates memory first, then times what fits)."""
     if ep is None:  # MoE: search the expert layouts (EP x ETP) of this stage
         return best_expert_layout(ctx.arch, tp, cp, dp, lambda e, et: evaluate(
             ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, hybrid=hybrid, offload=offload, micro_batch=micro_batch,
@@ -64,17 +66,13 @@ def evaluate(
     recompute_share = 1.0 if recompute_layers is None else recompute_layers / chunk_layers(arch.layers, pp, virtual)
     seq = t.sequence_length if arch.is_transformer else 1  # a CNN sample is one image, not a token sequence
     group = shard_group(ctx, dp, tp, cp, hybrid)
-    mem = estimate_memory(
-        memory_arch(ctx, tp, ep, etp), precision=t.precision, optimizer=t.optimizer, seq=seq, micro_batch=micro_batch,
-        checkpointing=checkpointing, attention=t.attention, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero_stage=zero,
-        shard_group=group, cpu_offload=offload, num_micro_batches=accumulation, megatron_style=megatron_style,
-        virtual_stages=virtual, recompute_share=recompute_share,
-    )
-    mem = adjust_memory(ctx, mem, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, micro_batch=micro_batch,
-                        accumulation=accumulation, checkpointing=checkpointing, ep=ep, etp=etp)
-    world = dp * tp * pp * cp
-    device = device_total_gib(mem, world)
-    fits = device <= fit_limit_gib(ctx)
+    if memory is not None:
+        mem, device, fits = memory.memory, memory.device_gib, memory.fits
+    else:
+        mem, device, fits = _memory(ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, group=group,
+                                    micro_batch=micro_batch, accumulation=accumulation, checkpointing=checkpointing,
+                                    megatron_style=megatron_style, ep=ep, etp=etp, virtual=virtual,
+                                    recompute_share=recompute_share, seq=seq)
     step = None
     if with_time:
         split = stage_split(arch.layers, pp) if arch.is_transformer else None
@@ -100,6 +98,23 @@ def evaluate(
     step = adjust_step(ctx, step, tp=tp, pp=pp, cp=cp, micro_batch=micro_batch, accumulation=accumulation,
                        checkpointing=checkpointing, ep=ep, etp=etp, virtual=virtual)
     return LayoutResult(mem, device, fits, step, ep, etp)
+
+
+def _memory(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, sp: bool, zero: int, offload: bool, group: int,
+            micro_batch: int, accumulation: int, checkpointing: str, megatron_style: bool, ep: int, etp: int, virtual: int,
+            recompute_share: float, seq: int) -> tuple[MemoryTerms, float, bool]:
+    """Peak memory terms of the layout, what the device shows, and whether that fits the limit."""
+    t = ctx.training
+    mem = estimate_memory(
+        memory_arch(ctx, tp, ep, etp), precision=t.precision, optimizer=t.optimizer, seq=seq, micro_batch=micro_batch,
+        checkpointing=checkpointing, attention=t.attention, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero_stage=zero,
+        shard_group=group, cpu_offload=offload, num_micro_batches=accumulation, megatron_style=megatron_style,
+        virtual_stages=virtual, recompute_share=recompute_share,
+    )
+    mem = adjust_memory(ctx, mem, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, micro_batch=micro_batch,
+                        accumulation=accumulation, checkpointing=checkpointing, ep=ep, etp=etp)
+    device = device_total_gib(mem, dp * tp * pp * cp)
+    return mem, device, device <= fit_limit_gib(ctx)
 
 
 def least_block_recompute(ctx: TrainingContext, chunk: int, fits_with: Callable[[int], LayoutResult]) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -37,7 +39,9 @@ from ml_expert_mcp.tools.training.plans import RankedLayout
 from ml_expert_mcp.tools.training.step_time import throughput_caveats
 
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32, 64)
-CHECKPOINTING = ("none", "selective", "full")
+# Least memory first: when full checkpointing does not fit a layout at its smallest micro-batch, selective and none
+# (which keep more) do not either, and the search moves on (tests/test_training_scale.py checks the order holds).
+CHECKPOINTING = ("full", "selective", "none")
 VIRTUAL_STAGES = (1, 2, 3, 4)  # interleaved 1F1B model chunks per pipeline rank (Megatron)
 
 
@@ -142,86 +146,38 @@ def _cached_search(request_json: str, suggest_fixes: bool) -> DistributionPlan:
     return _search(SelectDistributionRequest.model_validate_json(request_json), suggest_fixes)
 
 
+Candidate = tuple[float, tuple[Any, ...], LayoutResult]
+
+
+@dataclass
+class _Tally:
+    """What a search counted besides the layouts that fit: layouts evaluated, and per strategy family the closest
+    miss (for the rejection list)."""
+
+    evaluated: int = 0
+    rejected: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+
+def any_layout_fits(req: SelectDistributionRequest) -> bool:
+    """Whether some layout fits: the search stopped at the first one, for planners that only ask that."""
+    return _first_fit(_search_key(req))
+
+
+@lru_cache(maxsize=SEARCH_CACHE_SIZE)
+def _first_fit(request_json: str) -> bool:
+    req = SelectDistributionRequest.model_validate_json(request_json)
+    ctx = build_context(req.model, req.training, req.cluster)
+    gb = req.training.global_batch_size or default_global_batch(ctx)
+    return next(_fitting_layouts(req, ctx, gb, _Tally()), None) is not None
+
+
 def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> DistributionPlan:
     ctx = build_context(req.model, req.training, req.cluster)
-    n = ctx.num_gpus
     gb = req.training.global_batch_size or default_global_batch(ctx)
     arch = ctx.arch
-    seq = req.training.sequence_length
-    zeros, tp_ok, pp_ok, cp_ok = _framework_space(req.framework, ctx)
-    meg = megatron_style(req.framework)
-    if not arch.is_transformer and arch.total_params < 1e9:
-        zeros = [0]  # a CNN of this size fits on one GPU: plain DDP; sharding only adds communication
-    if req.framework == "pytorch_fsdp" and not (arch.gated and arch.experts <= 1):
-        tp_ok = False  # the generated DTensor TP plan names Llama-family modules (q_proj ... down_proj)
-    tps = [t for t in tensor_parallel_options(arch, ctx.cluster.gpus_per_node) if tp_ok or t == 1]
-    pps = [p for p in divisors(n) if p <= min(arch.layers, 128) and stage_split(arch.layers, p) is not None] \
-        if (pp_ok and arch.is_transformer) else [1]
-    cps = [c for c in (1, 2, 4, 8, 16) if (c == 1 or (cp_ok and arch.is_transformer and seq >= 8192 and seq % (2 * c) == 0))]
-    fixed_ckpt = req.training.activation_checkpointing
-    ckpts = (fixed_ckpt,) if fixed_ckpt else (CHECKPOINTING if arch.is_transformer else ("none", "full"))
-    fixed_mb = req.training.micro_batch_size
-    # Megatron-style sequence parallelism with TP where the framework applies it; the FSDP2 code applies none
-    sp_frameworks = ("megatron", "deepspeed")
-    limit = fit_limit_gib(ctx)
-
-    candidates: list[tuple[float, tuple[Any, ...], LayoutResult]] = []
-    best_rejection: dict[str, tuple[float, str]] = {}
-    evaluated = 0
-    for tp in tps:
-        for pp in pps:
-            for cp in cps:
-                inner = tp * pp * cp
-                if n % inner:
-                    continue
-                dp = n // inner
-                if gb % dp:
-                    _reject(best_rejection, strategy_name(0, False, False, tp, pp, cp, req.framework), 1e9,
-                            f"global batch {gb} not divisible by data-parallel degree {dp}")
-                    continue
-                per_rank = gb // dp
-                for zero in zeros:
-                    if zero >= 2 and pp > 1:
-                        continue  # DeepSpeed's pipeline engine refuses ZeRO-2/3; FSDP cannot shard across stages
-                    if zero > 0 and dp == 1:
-                        continue
-                    if req.framework == "pytorch_fsdp" and tp > 1 and zero == 0:
-                        continue  # DDP cannot wrap DTensor TP parameters: TP goes with FSDP2
-                    hybrids = (False, True) if (zero == 3 and ctx.cluster.nodes > 1) else (False,)
-                    offloads = (False, True) if (req.allow_cpu_offload and zero >= 1 and req.framework in ("deepspeed", "pytorch_fsdp", "accelerate", "lightning")) else (False,)
-                    for hybrid in hybrids:
-                        for offload in offloads:
-                            name = strategy_name(zero, hybrid, offload, tp, pp, cp, req.framework)
-                            for ckpt in ckpts:
-                                mbs = [fixed_mb] if fixed_mb else [m for m in MICRO_BATCHES if per_rank % m == 0]
-                                for mb in mbs:
-                                    if per_rank % mb:
-                                        _reject(best_rejection, name, 1e9, f"micro-batch {mb} does not divide {per_rank} samples per rank")
-                                        break
-                                    acc = per_rank // mb
-                                    vs = [v for v in VIRTUAL_STAGES if interleave_ok(arch.layers, pp, v, acc)] \
-                                        if req.framework == "megatron" else [1]
-                                    kw = dict(dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1 and req.framework in sp_frameworks,
-                                              zero=zero, hybrid=hybrid, offload=offload, micro_batch=mb,
-                                              accumulation=acc, checkpointing=op_level(ckpt, req.framework), megatron_style=meg,
-                                              ep=None if arch.experts > 1 and req.framework == "megatron" else 1)  # MoE: EP x ETP searched (Megatron; the FSDP/DeepSpeed code shards experts like any weight)
-                                    res = evaluate(ctx, **kw, with_time=False)  # type: ignore[arg-type]
-                                    evaluated += 1
-                                    if not res.fits:
-                                        _reject(best_rejection, name, res.device_gib,
-                                                f"{res.device_gib:.1f} GiB per GPU > {limit:.1f} GiB "
-                                                f"({ctx.gpu.usable_memory_gib} usable less {ctx.cluster.memory_headroom:.0%} headroom)")
-                                        break  # larger micro-batches need more memory
-                                    for v in vs:
-                                        block = None  # Megatron: checkpoint only as many layers per chunk as it takes
-                                        if ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer:
-                                            block = least_block_recompute(ctx, chunk_layers(arch.layers, pp, v), lambda n, kw=kw, v=v: evaluate(  # type: ignore[misc]
-                                                ctx, **kw, virtual=v, with_time=False, recompute_layers=n))
-                                        res = evaluate(ctx, **kw, virtual=v, recompute_layers=block)  # type: ignore[arg-type]
-                                        if not res.fits:
-                                            continue
-                                        key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block)
-                                        candidates.append((res.step.tokens_per_s, key, res))  # type: ignore[union-attr]
+    tally = _Tally()
+    candidates = list(_fitting_layouts(req, ctx, gb, tally))
+    best_rejection, evaluated = tally.rejected, tally.evaluated
     # best first; ties broken by fewer accumulation steps (bigger kernels), less memory, then the layout tuple
     candidates.sort(key=lambda c: (-round(c[0], 6), c[1][8], round(c[2].device_gib, 6), c[1]))
     ranked = [_ranked(i + 1, key, res, ctx, req.framework) for i, (_, key, res) in enumerate(_distinct(candidates, req.top_k))]
@@ -239,6 +195,100 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
     caveats += throughput_caveats(arch)
     return DistributionPlan(caveats=caveats, fits=bool(ranked), global_batch_size=gb, layouts_evaluated=evaluated,
                             ranked=ranked, rejected=rejected, to_make_it_fit=fixes, launch=launch)
+
+
+def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: int, tally: _Tally) -> Iterator[Candidate]:
+    """Every layout that fits, with its step time, in search order; what did not fit goes to `tally`."""
+    n = ctx.num_gpus
+    arch = ctx.arch
+    seq = req.training.sequence_length
+    zeros, tp_ok, pp_ok, cp_ok = _framework_space(req.framework, ctx)
+    meg = megatron_style(req.framework)
+    if not arch.is_transformer and arch.total_params < 1e9:
+        zeros = [0]  # a CNN of this size fits on one GPU: plain DDP; sharding only adds communication
+    if req.framework == "pytorch_fsdp" and not (arch.gated and arch.experts <= 1):
+        tp_ok = False  # the generated DTensor TP plan names Llama-family modules (q_proj ... down_proj)
+    tps = [t for t in tensor_parallel_options(arch, ctx.cluster.gpus_per_node) if tp_ok or t == 1]
+    pps = [p for p in divisors(n) if p <= min(arch.layers, 128) and stage_split(arch.layers, p) is not None] \
+        if (pp_ok and arch.is_transformer) else [1]
+    cps = [c for c in (1, 2, 4, 8, 16) if (c == 1 or (cp_ok and arch.is_transformer and seq >= 8192 and seq % (2 * c) == 0))]
+    fixed_ckpt = req.training.activation_checkpointing
+    ckpts = (fixed_ckpt,) if fixed_ckpt else (CHECKPOINTING if arch.is_transformer else ("full", "none"))
+    fixed_mb = req.training.micro_batch_size
+    # Megatron-style sequence parallelism with TP where the framework applies it; the FSDP2 code applies none
+    sp_frameworks = ("megatron", "deepspeed")
+    limit = fit_limit_gib(ctx)
+
+    for tp in tps:
+        for pp in pps:
+            for cp in cps:
+                inner = tp * pp * cp
+                if n % inner:
+                    continue
+                dp = n // inner
+                if gb % dp:
+                    _reject(tally.rejected, strategy_name(0, False, False, tp, pp, cp, req.framework), 1e9,
+                            f"global batch {gb} not divisible by data-parallel degree {dp}")
+                    continue
+                per_rank = gb // dp
+                for zero in zeros:
+                    if zero >= 2 and pp > 1:
+                        continue  # DeepSpeed's pipeline engine refuses ZeRO-2/3; FSDP cannot shard across stages
+                    if zero > 0 and dp == 1:
+                        continue
+                    if req.framework == "pytorch_fsdp" and tp > 1 and zero == 0:
+                        continue  # DDP cannot wrap DTensor TP parameters: TP goes with FSDP2
+                    hybrids = (False, True) if (zero == 3 and ctx.cluster.nodes > 1) else (False,)
+                    offloads = (False, True) if (req.allow_cpu_offload and zero >= 1 and req.framework in ("deepspeed", "pytorch_fsdp", "accelerate", "lightning")) else (False,)
+                    for hybrid in hybrids:
+                        for offload in offloads:
+                            name = strategy_name(zero, hybrid, offload, tp, pp, cp, req.framework)
+                            full_missed = False
+                            for ckpt in ckpts:
+                                mbs = [fixed_mb] if fixed_mb else [m for m in MICRO_BATCHES if per_rank % m == 0]
+                                if ckpt != "full" and full_missed:
+                                    continue  # keeps more than full checkpointing, which did not fit
+                                for mb in mbs:
+                                    if per_rank % mb:
+                                        _reject(tally.rejected, name, 1e9, f"micro-batch {mb} does not divide {per_rank} samples per rank")
+                                        break
+                                    acc = per_rank // mb
+                                    vs = [v for v in VIRTUAL_STAGES if interleave_ok(arch.layers, pp, v, acc)] \
+                                        if req.framework == "megatron" else [1]
+                                    kw = dict(dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1 and req.framework in sp_frameworks,
+                                              zero=zero, hybrid=hybrid, offload=offload, micro_batch=mb,
+                                              accumulation=acc, checkpointing=op_level(ckpt, req.framework), megatron_style=meg,
+                                              ep=None if arch.experts > 1 and req.framework == "megatron" else 1)  # MoE: EP x ETP searched (Megatron; the FSDP/DeepSpeed code shards experts like any weight)
+                                    res = evaluate(ctx, **kw, with_time=False)  # type: ignore[arg-type]
+                                    tally.evaluated += 1
+                                    if not res.fits:
+                                        full_missed = full_missed or (ckpt == "full" and mb == mbs[0])
+                                        _reject(tally.rejected, name, res.device_gib,
+                                                f"{res.device_gib:.1f} GiB per GPU > {limit:.1f} GiB "
+                                                f"({ctx.gpu.usable_memory_gib} usable less {ctx.cluster.memory_headroom:.0%} headroom)")
+                                        break  # larger micro-batches need more memory
+                                    # memory evaluations of this layout by (virtual stages, layers recomputed per chunk),
+                                    # reused when it is timed; not for MoE expert layouts, which timing may choose anew
+                                    reuse = kw["ep"] is not None
+                                    memory = {(1, chunk_layers(arch.layers, pp, 1)): res} if reuse else {}
+                                    for v in vs:
+                                        chunk = chunk_layers(arch.layers, pp, v)
+
+                                        def memory_at(n: int, kw: dict[str, Any] = kw, v: int = v,
+                                                      memory: dict[tuple[int, int], LayoutResult] = memory) -> LayoutResult:
+                                            if (v, n) not in memory:
+                                                memory[(v, n)] = evaluate(ctx, **kw, virtual=v, with_time=False, recompute_layers=n)
+                                            return memory[(v, n)]
+
+                                        block = None  # Megatron: checkpoint only as many layers per chunk as it takes
+                                        if ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer:
+                                            block = least_block_recompute(ctx, chunk, memory_at)
+                                        timed = evaluate(ctx, **kw, virtual=v, recompute_layers=block,  # type: ignore[arg-type]
+                                                         memory=memory.get((v, chunk if block is None else block)))
+                                        if not timed.fits:
+                                            continue
+                                        key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block)
+                                        yield timed.step.tokens_per_s, key, timed  # type: ignore[union-attr]
 
 
 def _reject(store: dict[str, tuple[float, str]], name: str, score: float, why: str) -> None:
@@ -325,7 +375,7 @@ def _what_would_fit(ctx: TrainingContext, req: SelectDistributionRequest) -> lis
             "cluster": req.cluster.model_copy(update=update_cluster or {}),
             "training": req.training.model_copy(update=update_training or {}), "top_k": 1})
         try:
-            return _search(trial, suggest_fixes=False).fits
+            return _first_fit(_search_key(trial))
         except PlanInputError:
             return False
 
@@ -357,3 +407,4 @@ def _what_would_fit(ctx: TrainingContext, req: SelectDistributionRequest) -> lis
 def clear_search_cache() -> None:
     """For benchmarks that time the search itself."""
     _cached_search.cache_clear()
+    _first_fit.cache_clear()
