@@ -128,3 +128,21 @@ def test_published_moe_layouts_fit_with_megatron_bridge_recipe_memory() -> None:
     rows = list(csv.DictReader(MOE_EVIDENCE.open()))
     fits = [predict(r)[2] for r in rows]
     assert len(rows) >= 17 and sum(fits) >= len(rows) - 1
+
+
+@pytest.mark.parametrize("config", ["lora_all_d0.05", "lora_all_d0", "lora_qv_d0"])
+def test_lora_layer_activations_match_the_h200_saved_tensor_count(config: str) -> None:
+    import json
+    from pathlib import Path
+
+    from ml_expert_mcp.tools.training.finetuning import activation_bytes_per_token_layer_ft
+
+    counted = json.loads((Path(__file__).resolve().parents[1] / "bench/evidence/saved_lora_counts_cuda.json").read_text())
+    targets, dropout, rank = {"lora_all_d0.05": ("all_linear", 0.05, 16), "lora_all_d0": ("all_linear", 0.0, 16),
+                              "lora_qv_d0": (["q_proj", "v_proj"], 0.0, 64)}[config]
+    arch = resolve_model(ModelSpec(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
+                                   intermediate_size=8192, vocab_size=128256, tie_word_embeddings=True))
+    ft = FinetuningSpec(method="lora", rank=rank, target_modules=targets, lora_dropout=dropout)
+    ours = activation_bytes_per_token_layer_ft(arch, ft, validate_finetuning(arch, ft, "amp_bf16"), "none", 2, "sdpa",
+                                               512, False) / 2048
+    assert ours == pytest.approx(counted[config]["h_units_per_token_layer"], rel=0.05)

@@ -15,9 +15,11 @@ What dominates and where each count comes from:
   inputs of adapted Linears are saved (an adapter on gate/up saves the norm output, one on down_proj saves
   the wide MLP product); bitsandbytes' MatMul4Bit saves its input whenever that input needs a gradient, so
   a QLoRA layer saves every Linear input; the SwiGLU itself saves gate, silu(gate) and up; SDPA saves q, k,
-  v, out; HF RMSNorm saves its fp32 upcast input. Dropout > 0 saves a dropped copy (+ 1-byte mask) per adapted
-  module. torch.compile fuses the norm and SwiGLU (input only). Full checkpointing keeps each layer's
-  input and recomputes one layer at a time; activation offloading moves the kept inputs to CPU.
+  v, out; HF RMSNorm saves its fp32 upcast input. PEFT's (unquantized) LoRA Linear casts its input to the fp32
+  adapter, so each adapted module keeps its own 16-bit copy; dropout > 0 keeps a dropped 16-bit copy + a 1-byte
+  mask per adapted module (CUDA saved-tensor counts, bench/evidence/saved_lora_counts_cuda.json).
+  torch.compile fuses the norm and SwiGLU (input only). Full checkpointing keeps each layer's input and
+  recomputes one layer at a time; activation offloading moves the kept inputs to CPU.
 - logits: 16-bit logits + fp32 upcast + log-softmax + its grad (14.5 x vocab bytes per token, measured on
   H100, memory.py); chunked cross-entropy keeps the 16-bit logits and one chunk's fp32 work.
 None of these constants is fitted on the evidence rows of bench/evidence/peft_memory.csv.
@@ -315,23 +317,24 @@ def activation_bytes_per_token_layer_ft(
     # norms: HF/torchtune RMSNorm upcast the input to fp32 and save it; a trainable norm also saves its output
     norms: float = 2 * act * h if ft.compile else 2 * 4 * h + (2 * act * h if full else 0)
     total: float = norms
-    attn_in = saves_all_inputs or bool(roles & {"q", "k", "v"})
-    total += act * h if attn_in else 0.0
     total += act * (2 * q + 2 * kv)  # SDPA saves q, k, v, out (+ fp32 log-sum-exp, small)
     if attention == "eager":
         total += arch.heads * seq * (4 + act)
-    if saves_all_inputs or "o" in roles:
-        total += act * q
-    mlp_in = saves_all_inputs or bool(roles & {"gate", "up"})
-    total += act * h if mlp_in else 0.0
     total += (2 if ft.compile else 3) * act * f if arch.gated else 2 * act * f  # gate, silu(gate), up
-    if saves_all_inputs or "down" in roles:
-        total += act * f
-    if drop:  # each adapted module applies its own dropout to its input: dropped copy + 1-byte mask; PEFT casts
-        # the input to the adapter's dtype first (fp32 adapters: a 4-byte copy)
-        in_dim = {"q": h, "k": h, "v": h, "o": q, "gate": h, "up": h, "down": f}
-        copy = 4 if ft.stack == "hf_peft" else act
-        total += sum((copy + 1) * in_dim[g[0]] for g in groups)
+    if saves_all_inputs:  # every Linear keeps its input: attention input (one tensor for q, k, v), o, MLP input, down
+        total += act * (h + q + h + f)
+    if full:
+        return total
+    in_dim = {"q": h, "k": h, "v": h, "o": q, "gate": h, "up": h, "down": f}
+    if (ft.stack == "hf_peft" and fmt == "none") or drop:
+        # each adapter saves its own 16-bit input: PEFT's LoRA Linear casts it to its fp32 adapter (a copy per module,
+        # which autocast casts back for the matmul; its 4-bit/GPTQ layers skip the cast under autocast), and a dropout
+        # makes each module's own dropped copy, plus the dropout's 1-byte mask (counted on an H200:
+        # scripts/count_saved_lora.py, bench/evidence/saved_lora_counts_cuda.json)
+        total += sum((act + (1 if drop else 0)) * in_dim[g[0]] for g in groups)
+    elif not saves_all_inputs:  # adapters in the model dtype read the layer's tensors: one per distinct input
+        total += act * (h * bool(roles & {"q", "k", "v"}) + q * ("o" in roles) + h * bool(roles & {"gate", "up"})
+                        + f * ("down" in roles))
     return total
 
 
