@@ -163,26 +163,33 @@ GPU_LORA_MODELS = {"llama-3.2-1b-shape": ModelSpec(preset="llama-3.2-1b"),
 LLAMA_ALL_LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 
-def own_gpu_rows(path: Path = GPU_RUN) -> None:
-    """LoRA steps measured on one H200 with peft + transformers (scripts/measure_gpu_training_memory.py), beside
-    the published rows: the Qwen-1.8B shape repeats the Qwen README's profiling setup on a current stack."""
-    print("Own H200 LoRA measurements (bench/evidence/gpu_training_memory_run2.jsonl; peak allocated):")
+QLORA_RUN = Path(__file__).parent / "evidence" / "qlora_gpu.jsonl"
+
+
+def own_gpu_rows(paths: tuple[Path, ...] = (GPU_RUN, QLORA_RUN)) -> None:
+    """LoRA and QLoRA steps measured on one H200 with peft + transformers (+ bitsandbytes NF4), beside the published
+    rows (scripts/measure_gpu_training_memory.py, scripts/measure_qlora_gpu.py): the Qwen-1.8B shape repeats the Qwen
+    README's profiling setup on a current stack."""
+    print("Own H200 LoRA/QLoRA measurements (" + ", ".join(f"bench/evidence/{p.name}" for p in paths) + "; peak allocated):")
     errs = []
-    for line in path.read_text().splitlines():
-        r = json.loads(line)
-        if not isinstance(r.get("lora"), dict):
-            continue
-        lora = r["lora"]
-        targets = "all_linear" if set(lora["target_modules"]) == LLAMA_ALL_LINEAR else list(lora["target_modules"])
-        ft = FinetuningSpec(method="lora", rank=lora["r"], target_modules=targets, lora_dropout=lora["lora_dropout"])
-        fm = finetune_memory(resolve_model(GPU_LORA_MODELS[r["model"]]), ft, precision="bf16", optimizer="adamw",
-                             seq=r["seq"], micro_batch=r["batch"], checkpointing="full" if r["grad_ckpt"] else "none",
-                             attention="sdpa")
-        pred, meas = fm.terms.peak_allocated / GIB, r["peak_alloc_gib"]
-        errs.append(abs(pred - meas) / meas)
-        print(f"  {r['model']:18s} r{lora['r']:<3d} {'all-linear' if targets == 'all_linear' else ','.join(targets):17s} "
-              f"batch {r['batch']} x {r['seq']:4d} ckpt {int(r['grad_ckpt'])}: measured {meas:6.2f} ours {pred:6.2f} "
-              f"({(pred - meas) / meas * 100:+5.1f}%); reserved {r['peak_reserved_gib']:6.2f}")
+    for path in paths:
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            if not isinstance(r.get("lora"), dict):
+                continue
+            lora, quant = r["lora"], r.get("quant", "none")
+            targets = "all_linear" if set(lora["target_modules"]) == LLAMA_ALL_LINEAR else list(lora["target_modules"])
+            ft = FinetuningSpec(method="lora" if quant == "none" else "qlora", rank=lora["r"], target_modules=targets,
+                                lora_dropout=lora["lora_dropout"], **({} if quant == "none" else {"base_quantization": quant}))
+            fm = finetune_memory(resolve_model(GPU_LORA_MODELS[r["model"]]), ft, precision="bf16", optimizer="adamw",
+                                 seq=r["seq"], micro_batch=r["batch"], checkpointing="full" if r["grad_ckpt"] else "none",
+                                 attention="sdpa")
+            pred, meas = fm.terms.peak_allocated / GIB, r["peak_alloc_gib"]
+            errs.append(abs(pred - meas) / meas)
+            print(f"  {r['model']:18s} {quant:16s} r{lora['r']:<3d} "
+                  f"{'all-linear' if targets == 'all_linear' else ','.join(targets):15s} drop {lora['lora_dropout']:<4g} "
+                  f"batch {r['batch']} x {r['seq']:4d} ckpt {int(r['grad_ckpt'])}: measured {meas:6.2f} ours {pred:6.2f} "
+                  f"({(pred - meas) / meas * 100:+5.1f}%)")
     print(f"  median |err| {statistics.median(errs) * 100:.1f}%, within 15%: {sum(e <= 0.15 for e in errs)}/{len(errs)}")
 
 

@@ -146,3 +146,24 @@ def test_lora_layer_activations_match_the_h200_saved_tensor_count(config: str) -
     ours = activation_bytes_per_token_layer_ft(arch, ft, validate_finetuning(arch, ft, "amp_bf16"), "none", 2, "sdpa",
                                                512, False) / 2048
     assert ours == pytest.approx(counted[config]["h_units_per_token_layer"], rel=0.05)
+
+
+def test_qlora_and_lora_peaks_match_the_h200_steps() -> None:
+    # bitsandbytes >= 0.43.2 keeps no input in its 4-bit matmul: a QLoRA layer saves what a LoRA layer saves
+    import json
+    from pathlib import Path
+
+    from ml_expert_mcp.tools.training.finetuning import finetune_memory
+
+    arch = resolve_model(ModelSpec(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
+                                   intermediate_size=8192, vocab_size=128256, tie_word_embeddings=True))
+    path = Path(__file__).resolve().parents[1] / "bench/evidence/qlora_gpu.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()][1:]
+    assert len(rows) == 5 and sum(r["quant"] != "none" for r in rows) == 4
+    for r in rows:
+        quant = r["quant"]
+        ft = FinetuningSpec(method="lora" if quant == "none" else "qlora", rank=16, target_modules="all_linear",
+                            lora_dropout=r["lora"]["lora_dropout"], **({} if quant == "none" else {"base_quantization": quant}))
+        fm = finetune_memory(arch, ft, precision="bf16", optimizer="adamw", seq=r["seq"], micro_batch=r["batch"],
+                             checkpointing="full" if r["grad_ckpt"] else "none", attention="sdpa")
+        assert fm.terms.peak_allocated / 2**30 == pytest.approx(r["peak_alloc_gib"], rel=0.05), r

@@ -13,8 +13,8 @@ What dominates and where each count comes from:
   bitsandbytes 8-bit: 2 bytes).
 - activations a frozen layer saves: a frozen Linear needs no input for a weight gradient, so only the
   inputs of adapted Linears are saved (an adapter on gate/up saves the norm output, one on down_proj saves
-  the wide MLP product); bitsandbytes' MatMul4Bit saves its input whenever that input needs a gradient, so
-  a QLoRA layer saves every Linear input; the SwiGLU itself saves gate, silu(gate) and up; SDPA saves q, k,
+  the wide MLP product); LLM.int8 and GPTQ/AWQ layers save every Linear input, bitsandbytes' 4-bit MatMul4Bit
+  none since 0.43.2 (measured: bench/evidence/qlora_gpu.jsonl); the SwiGLU itself saves gate, silu(gate) and up; SDPA saves q, k,
   v, out; HF RMSNorm saves its fp32 upcast input. PEFT's (unquantized) LoRA Linear casts its input to the fp32
   adapter, so each adapted module keeps its own 16-bit copy; dropout > 0 keeps a dropped 16-bit copy + a 1-byte
   mask per adapted module (CUDA saved-tensor counts, bench/evidence/saved_lora_counts_cuda.json).
@@ -310,9 +310,10 @@ def activation_bytes_per_token_layer_ft(
     roles = {r for g in groups for r in g}
     h, q, kv = arch.hidden, arch.q_dim, arch.kv_dim
     f = arch.mlp_activation_width
-    # bitsandbytes' MatMul4Bit / auto-gptq's dequantize+matmul save the input of every quantized Linear;
-    # torchtune's linear_nf4 saves only the NF4 weight
-    saves_all_inputs = full or (fmt != "none" and ft.stack in ("hf_peft", "litgpt"))
+    # LLM.int8's MatMul8bitLt and auto-gptq's dequantize+matmul save the input of every quantized Linear; bitsandbytes'
+    # MatMul4Bit keeps only the weight since 0.43.2 (2024-07-23, PR #1270 "delete useless buffered activation"), as
+    # torchtune's linear_nf4 does
+    saves_all_inputs = full or (fmt in ("int8", "gptq_int4", "awq_int4") and ft.stack in ("hf_peft", "litgpt"))
     drop = ft.lora_dropout > 0 and not full
     # norms: HF/torchtune RMSNorm upcast the input to fp32 and save it; a trainable norm also saves its output
     norms: float = 2 * act * h if ft.compile else 2 * 4 * h + (2 * act * h if full else 0)
