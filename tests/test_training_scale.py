@@ -229,3 +229,28 @@ def test_full_checkpointing_never_needs_more_memory_than_selective_or_none(prese
                 assert sizes["full"] <= min(sizes["selective"], sizes["none"]) + 1e-9, (framework, precision, sizes)
                 compared += 1
     assert compared >= 2
+
+
+def test_attention_wider_than_hidden_saves_what_the_cpu_count_says() -> None:
+    # Gemma, Qwen3 and gpt-oss have heads x head_dim != hidden: q and the attention output are that wide
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ml_expert_mcp.tools.training.memory import activation_bytes_per_token_layer
+    from ml_expert_mcp.tools.training.model_arch import Architecture, resolve_model
+
+    rows = json.loads((Path(__file__).resolve().parents[1] / "bench/evidence/saved_layer_counts.json").read_text())["rows"]
+    counted = {(r["layer"], r["precision"]): r["saved_per_token_h"] for r in rows}
+
+    base = resolve_model(ModelSpec(hidden_size=1024, num_hidden_layers=2, num_attention_heads=16, num_key_value_heads=8,
+                                   intermediate_size=3584, vocab_size=1000))
+
+    def arch(head_dim: int) -> Architecture:
+        return replace(base, head_dim=head_dim)
+
+    for precision in ("fp32", "bf16"):  # no autocast weight copies in these two counts
+        ours = [activation_bytes_per_token_layer(arch(hd), precision, 1, False, "sdpa", 512, False) / 1024
+                for hd in (64, 128)]
+        measured = counted[("llama_wide_q", precision)] - counted[("llama", precision)]
+        assert ours[1] - ours[0] == pytest.approx(measured, abs=0.1), precision
