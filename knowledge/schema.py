@@ -100,6 +100,7 @@ class ModelPreset(BaseModel):
     global_layer_every: int | None = Field(default=None, description="One full-attention layer every N layers, the rest sliding (Gemma 2 and gpt-oss: 2; Gemma 3: 6).")
     expert_weight_format: Literal["bf16", "mxfp4"] = "bf16"
     hidden_act: str | None = Field(default=None, description="HF hidden_act / activation_function where it changes memory: 'gelu_new' (GPT-2) is unfused.")
+    qk_norm: bool = Field(default=False, description="RMSNorm on q and k per head (Qwen3 q_norm/k_norm): saves its inputs.")
     linear_module_names: tuple[str, ...] | None = Field(default=None, description="nn.Linear names in one decoder layer as the checkpoint spells them; None: Llama names.")
     params: float | None = Field(default=None, description="Parameter count, for models given by size alone.")
     activation_bytes_per_sample: float | None = Field(default=None, description="Training activations per sample.")

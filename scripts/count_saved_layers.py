@@ -1,5 +1,5 @@
 """Count the bytes autograd saves per token per layer for the layer types whose memory terms were derived this way
-(MoE expert loop under autocast, GPT-2's unfused "gelu_new", attention wider than the hidden size), on the CPU: the saved bytes of a 2-layer model minus
+(MoE expert loop under autocast, GPT-2's unfused "gelu_new", attention wider than the hidden size, Qwen3's qk-norm), on the CPU: the saved bytes of a 2-layer model minus
 those of a 1-layer model, per token, in units of hidden_size bytes. Random weights, no download.
 
     .venv-training/bin/python scripts/count_saved_layers.py [--out bench/evidence/saved_layer_counts.json]
@@ -42,7 +42,7 @@ def main() -> None:
     cli.add_argument("--out", default="bench/evidence/saved_layer_counts.json")
     rows = []
     shapes = [("mixtral", h, f, k) for h, f, k in ((1024, 3584, 2), (1024, 3584, 1), (1024, 3584, 4), (512, 3584, 2), (1024, 1024, 2))]
-    shapes += [("llama", 1024, 3584, 0), ("llama_wide_q", 1024, 3584, 0), ("gpt2", 1024, 4096, 0)]
+    shapes += [("llama", 1024, 3584, 0), ("llama_wide_q", 1024, 3584, 0), ("qwen3", 1024, 3584, 0), ("gpt2", 1024, 4096, 0)]
     for kind, h, f, k in shapes:
         if kind == "mixtral":
             def make(n: int, h: int = h, f: int = f, k: int = k) -> torch.nn.Module:
@@ -55,6 +55,12 @@ def main() -> None:
                 return tr.LlamaForCausalLM(tr.LlamaConfig(
                     hidden_size=h, intermediate_size=f, num_hidden_layers=n, num_attention_heads=16, num_key_value_heads=8,
                     head_dim=hd, vocab_size=1000, use_cache=False, attn_implementation="sdpa"))
+            vocab = 1000
+        elif kind == "qwen3":  # llama_wide_q's shape with Qwen3's q_norm/k_norm
+            def make(n: int, h: int = h, f: int = f) -> torch.nn.Module:
+                return tr.Qwen3ForCausalLM(tr.Qwen3Config(
+                    hidden_size=h, intermediate_size=f, num_hidden_layers=n, num_attention_heads=16, num_key_value_heads=8,
+                    head_dim=128, vocab_size=1000, use_cache=False, attn_implementation="sdpa"))
             vocab = 1000
         else:
             def make(n: int, h: int = h) -> torch.nn.Module:

@@ -254,3 +254,23 @@ def test_attention_wider_than_hidden_saves_what_the_cpu_count_says() -> None:
                 for hd in (64, 128)]
         measured = counted[("llama_wide_q", precision)] - counted[("llama", precision)]
         assert ours[1] - ours[0] == pytest.approx(measured, abs=0.1), precision
+
+
+def test_qwen3_qk_norm_saves_what_the_cpu_count_says() -> None:
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ml_expert_mcp.tools.training.memory import activation_bytes_per_token_layer
+    from ml_expert_mcp.tools.training.model_arch import resolve_model
+
+    rows = json.loads((Path(__file__).resolve().parents[1] / "bench/evidence/saved_layer_counts.json").read_text())["rows"]
+    counted = {(r["layer"], r["precision"]): r["saved_per_token_h"] for r in rows}
+    wide = replace(resolve_model(ModelSpec(hidden_size=1024, num_hidden_layers=2, num_attention_heads=16,
+                                           num_key_value_heads=8, intermediate_size=3584, vocab_size=1000)), head_dim=128)
+    for precision in ("fp32", "amp_bf16", "bf16"):
+        ours = [activation_bytes_per_token_layer(replace(wide, qk_norm=qk), precision, 1, False, "sdpa", 512, False) / 1024
+                for qk in (False, True)]
+        measured = counted[("qwen3", precision)] - counted[("llama_wide_q", precision)]
+        assert ours[1] - ours[0] == pytest.approx(measured, abs=0.2), precision
+    assert resolve_model(ModelSpec(preset="qwen3-8b")).qk_norm and not resolve_model(ModelSpec(preset="llama-3.1-8b")).qk_norm

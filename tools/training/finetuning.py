@@ -317,6 +317,8 @@ def activation_bytes_per_token_layer_ft(
     drop = ft.lora_dropout > 0 and not full
     # norms: HF/torchtune RMSNorm upcast the input to fp32 and save it; a trainable norm also saves its output
     norms: float = 2 * act * h if ft.compile else 2 * 4 * h + (2 * act * h if full else 0)
+    if arch.qk_norm:  # Qwen3 q_norm/k_norm: the same RMSNorm over q and k
+        norms += (q + kv) * (act if ft.compile else 4 + (act if full else 0))
     total: float = norms
     total += act * (2 * q + 2 * kv)  # SDPA saves q, k, v, out (+ fp32 log-sum-exp, small)
     if attention == "eager":

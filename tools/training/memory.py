@@ -136,6 +136,11 @@ def activation_bytes_per_token_layer(
         mlp += routed * (per_unit * (e - act) * arch.expert_ffn + 2 * e * h) / tp
     if arch.unfused_gelu:
         mlp += _UNFUSED_GELU_F.get(precision, 3.0 * act) * arch.mlp_activation_width / tp
+    if arch.qk_norm and precision not in ("megatron", "fp8"):
+        # Qwen3's q_norm/k_norm (HF RMSNorm over each head) keep their fp32 input and the normalised output for the
+        # weight's gradient: 4 + act bytes per q and k element (CPU saved-tensor count, scripts/count_saved_layers.py,
+        # qwen3 vs llama_wide_q). Megatron-Core's fused qk-layernorm is not counted.
+        attn += (4 + act) * (arch.q_dim + arch.kv_dim) / tp
     scores = 0.0
     if attention == "eager" and not recompute_attention:
         # softmax output kept in fp32 plus its cast back to the compute dtype: 4 + 2 bytes per score
