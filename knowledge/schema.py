@@ -101,6 +101,7 @@ class ModelPreset(BaseModel):
     expert_weight_format: Literal["bf16", "mxfp4"] = "bf16"
     hidden_act: str | None = Field(default=None, description="HF hidden_act / activation_function where it changes memory: 'gelu_new' (GPT-2) is unfused.")
     qk_norm: bool = Field(default=False, description="RMSNorm on q and k per head (Qwen3 q_norm/k_norm): saves its inputs.")
+    notes: str | None = Field(default=None, max_length=300, description="What the memory and step-time models do not count for this model.")
     linear_module_names: tuple[str, ...] | None = Field(default=None, description="nn.Linear names in one decoder layer as the checkpoint spells them; None: Llama names.")
     params: float | None = Field(default=None, description="Parameter count, for models given by size alone.")
     activation_bytes_per_sample: float | None = Field(default=None, description="Training activations per sample.")

@@ -217,3 +217,15 @@ def test_cnn_throughput_says_what_the_model_leaves_out() -> None:
 
     assert any("memory-bandwidth" in c for c in caveats("resnet-50"))
     assert not any("memory-bandwidth" in c for c in caveats("llama-3.2-1b"))
+
+
+def test_presets_with_layers_the_model_does_not_count_say_so() -> None:
+    """Gemma 3's four norms and q/k norms were 18% above the estimate in a CPU count: every plan for it must say so."""
+    req = {"model": {"preset": "gemma-3-12b"}, "training": {"sequence_length": 4096},
+           "layout": {"data_parallel": 8, "zero_stage": 3, "micro_batch_size": 1}}
+    est = estimate_training_memory(EstimateTrainingMemoryRequest.model_validate(req))
+    plan = select_distribution_strategy(SelectDistributionRequest.model_validate({k: req[k] for k in ("model", "training")}))
+    for said in (est.assumptions, plan.caveats):
+        assert any(c.startswith("gemma-3-12b: Gemma 3 layers have four RMSNorms") for c in said)
+    llama = select_distribution_strategy(SelectDistributionRequest(model=ModelSpec(preset="llama-3.1-8b")))
+    assert not any(c.startswith("llama-3.1-8b:") for c in llama.caveats)

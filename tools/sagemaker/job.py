@@ -31,7 +31,7 @@ from ml_expert_mcp.tools.sagemaker.inputs import (
 )
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.model_arch import resolve_model
-from ml_expert_mcp.tools.training.step_time import throughput_caveats
+from ml_expert_mcp.tools.training.step_time import model_caveats
 from ml_expert_mcp.tools.training.strategy import SelectDistributionRequest, best_layout
 
 __all__ = ["PlanSageMakerJobRequest", "SageMakerJobPlan", "plan_sagemaker_job"]
@@ -460,7 +460,7 @@ def plan_sagemaker_job(req: PlanSageMakerJobRequest) -> SageMakerJobPlan:
                       key=lambda o: (o[0].on_demand_usd is None, o[0].on_demand_usd or 0, o[0].instance_type))
     notes = [f"prices: on-demand {req.aws.region} "
              "(knowledge/instances.toml, with sources); spot at the assumed discount, not a quote",
-             *(throughput_caveats(resolve_model(req.workload.model)) if req.workload.model is not None else [])]
+             *(model_caveats(resolve_model(req.workload.model)) if req.workload.model is not None else [])]
     ckpt_gb = _checkpoint_gb(req)
     if not ok:
         fixes = []

@@ -17,7 +17,7 @@ from ml_expert_mcp.tools.training.memory import CUDA_CONTEXT_GIB, FRAGMENTATION,
 from ml_expert_mcp.tools.training.moe import check_expert_layout
 from ml_expert_mcp.tools.training.plans import MemoryEstimate, MemoryTerm
 from ml_expert_mcp.tools.training.specialisations import describe
-from ml_expert_mcp.tools.training.step_time import throughput_caveats
+from ml_expert_mcp.tools.training.step_time import model_caveats
 
 
 class EstimateTrainingMemoryRequest(StrictModel):
@@ -91,7 +91,7 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
         "(cluster.memory_headroom)",
         "step time, throughput and MFU: the same model select_distribution_strategy ranks by",
     ]
-    assumptions += throughput_caveats(ctx.arch)
+    assumptions += model_caveats(ctx.arch)
     assumptions += alias_notes(("cluster.gpu", req.cluster.gpu, ctx.gpu.id), ("model.preset", req.model.preset, ctx.arch.name))
     assumptions += describe(ctx, dp=lay.data_parallel, zero=lay.zero_stage, offload=lay.cpu_offload,
                             micro_batch=lay.micro_batch_size, accumulation=lay.gradient_accumulation_steps,

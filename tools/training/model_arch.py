@@ -19,7 +19,7 @@ _ARCH_FIELDS = (
 _DETAIL_FIELDS = (
     "head_dim", "moe_intermediate_size", "num_shared_experts", "first_k_dense_replace", "moe_layer_step",
     "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "sliding_window",
-    "global_layer_every", "expert_weight_format", "linear_module_names", "hidden_act", "qk_norm",
+    "global_layer_every", "expert_weight_format", "linear_module_names", "hidden_act", "qk_norm", "notes",
 )
 
 
@@ -55,6 +55,7 @@ class Architecture:
     linear_names: tuple[str, ...] = ()
     unfused_gelu: bool = False  # HF "gelu_new" (GPT-2): tanh GELU in Python ops, each saving its own tensor
     qk_norm: bool = False  # Qwen3: RMSNorm on q and k per head
+    notes: str = ""  # what the estimators do not count for this preset (knowledge/models.toml)
     expert_shard: float = 1.0  # share of the routed experts counted per tensor-parallel slice (moe.local_expert_view)
 
     @cached_property
@@ -250,4 +251,5 @@ def _detail(values: dict[str, object], experts: int) -> dict[str, Any]:
         "linear_names": tuple(str(n) for n in names) if isinstance(names, (list, tuple)) else (),
         "unfused_gelu": values.get("hidden_act") == "gelu_new",
         "qk_norm": values.get("qk_norm") is True,
+        "notes": str(values.get("notes") or ""),
     }

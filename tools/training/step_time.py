@@ -42,13 +42,14 @@ def peak_tflops(gpu: GpuSpec, precision: str) -> float:
     return gpu.tf32_tflops or gpu.fp32_tflops or 1.0
 
 
-def throughput_caveats(arch: Architecture) -> list[str]:
-    """What the step-time model does not carry for this model, to state beside a throughput it predicts."""
-    if arch.is_transformer:
-        return []
-    return ["CNN throughput: compute at an efficiency solved from one published A100 ResNet-50 row, with no memory-"
-            "bandwidth term; held out it was -0.3% on an H200, +18% on an H100 and +16% on a V100, so expect it high on "
-            "GPUs with less bandwidth per FLOP"]
+def model_caveats(arch: Architecture) -> list[str]:
+    """What the memory and step-time models do not carry for this model, to state beside what they predict."""
+    out = [f"{arch.name}: {arch.notes}"] if arch.notes else []
+    if not arch.is_transformer:
+        out.append("CNN throughput: compute at an efficiency solved from one published A100 ResNet-50 row, with no "
+                   "memory-bandwidth term; held out it was -0.3% on an H200, +18% on an H100 and +16% on a V100, so "
+                   "expect it high on GPUs with less bandwidth per FLOP")
+    return out
 
 
 def matmul_efficiency(hidden: int, peak: float) -> float:

@@ -36,7 +36,7 @@ from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, 
 from ml_expert_mcp.tools.training.moe import ExpertLayout, fsdp_expert_note
 from ml_expert_mcp.tools.training.pipeline import bubble_fraction, interleave_ok, stage_split
 from ml_expert_mcp.tools.training.plans import RankedLayout
-from ml_expert_mcp.tools.training.step_time import throughput_caveats
+from ml_expert_mcp.tools.training.step_time import model_caveats
 
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 # Least memory first: when full checkpointing does not fit a layout at its smallest micro-batch, selective and none
@@ -192,7 +192,7 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> Distribution
     caveats = alias_notes(("cluster.gpu", req.cluster.gpu, ctx.gpu.id), ("model.preset", req.model.preset, arch.name))
     if ctx.gpu.notes:
         caveats.append(f"{ctx.gpu.id}: {ctx.gpu.notes}")
-    caveats += throughput_caveats(arch)
+    caveats += model_caveats(arch)
     return DistributionPlan(caveats=caveats, fits=bool(ranked), global_batch_size=gb, layouts_evaluated=evaluated,
                             ranked=ranked, rejected=rejected, to_make_it_fit=fixes, launch=launch)
 
