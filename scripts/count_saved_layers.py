@@ -1,5 +1,5 @@
 """Count the bytes autograd saves per token per layer for the layer types whose memory terms were derived this way
-(MoE expert loop under autocast, GPT-2's unfused "gelu_new", attention wider than the hidden size, Qwen3's qk-norm), on the CPU: the saved bytes of a 2-layer model minus
+(MoE expert loop under autocast, GPT-2's unfused "gelu_new", attention wider than the hidden size, Qwen3's qk-norm, DeepSeek's MLA widths), on the CPU: the saved bytes of a 2-layer model minus
 those of a 1-layer model, per token, in units of hidden_size bytes. Random weights, no download.
 
     .venv-training/bin/python scripts/count_saved_layers.py [--out bench/evidence/saved_layer_counts.json]
@@ -43,6 +43,7 @@ def main() -> None:
     rows = []
     shapes = [("mixtral", h, f, k) for h, f, k in ((1024, 3584, 2), (1024, 3584, 1), (1024, 3584, 4), (512, 3584, 2), (1024, 1024, 2))]
     shapes += [("llama", 1024, 3584, 0), ("llama_wide_q", 1024, 3584, 0), ("qwen3", 1024, 3584, 0), ("gpt2", 1024, 4096, 0)]
+    shapes += [("mla_32", 512, 1024, 0), ("mla_64", 512, 1024, 0)]  # DeepSeek-V3 MLA, dense layers, nope = v head 32 | 64
     for kind, h, f, k in shapes:
         if kind == "mixtral":
             def make(n: int, h: int = h, f: int = f, k: int = k) -> torch.nn.Module:
@@ -55,6 +56,14 @@ def main() -> None:
                 return tr.LlamaForCausalLM(tr.LlamaConfig(
                     hidden_size=h, intermediate_size=f, num_hidden_layers=n, num_attention_heads=16, num_key_value_heads=8,
                     head_dim=hd, vocab_size=1000, use_cache=False, attn_implementation="sdpa"))
+            vocab = 1000
+        elif kind.startswith("mla_"):
+            def make(n: int, h: int = h, f: int = f, d: int = int(kind[4:])) -> torch.nn.Module:
+                return tr.DeepseekV3ForCausalLM(tr.DeepseekV3Config(
+                    hidden_size=h, intermediate_size=f, moe_intermediate_size=256, num_hidden_layers=n, num_attention_heads=8,
+                    num_key_value_heads=8, n_routed_experts=4, num_experts_per_tok=2, first_k_dense_replace=n,
+                    q_lora_rank=192, kv_lora_rank=64, qk_rope_head_dim=16, qk_nope_head_dim=d, v_head_dim=d,
+                    vocab_size=1000, use_cache=False, attn_implementation="sdpa", rope_scaling=None))
             vocab = 1000
         elif kind == "qwen3":  # llama_wide_q's shape with Qwen3's q_norm/k_norm
             def make(n: int, h: int = h, f: int = f) -> torch.nn.Module:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,8 @@ from ml_expert_mcp.tools.training.artifacts import megatron_args
 from ml_expert_mcp.tools.training.context import build_context
 from ml_expert_mcp.tools.training.estimate import EstimateTrainingMemoryRequest, estimate_training_memory
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Layout, ModelSpec, TrainingSpec
+from ml_expert_mcp.tools.training.memory import activation_bytes_per_token_layer
+from ml_expert_mcp.tools.training.model_arch import Architecture, resolve_model
 from ml_expert_mcp.tools.training.pipeline import bubble_fraction, interleave_ok, stage_split
 from ml_expert_mcp.tools.training.pytorch import PlanPyTorchTrainingRequest, plan_pytorch_training
 from ml_expert_mcp.tools.training.strategy import SelectDistributionRequest, select_distribution_strategy
@@ -233,12 +237,7 @@ def test_full_checkpointing_never_needs_more_memory_than_selective_or_none(prese
 
 def test_attention_wider_than_hidden_saves_what_the_cpu_count_says() -> None:
     # Gemma, Qwen3 and gpt-oss have heads x head_dim != hidden: q and the attention output are that wide
-    import json
-    from dataclasses import replace
-    from pathlib import Path
 
-    from ml_expert_mcp.tools.training.memory import activation_bytes_per_token_layer
-    from ml_expert_mcp.tools.training.model_arch import Architecture, resolve_model
 
     rows = json.loads((Path(__file__).resolve().parents[1] / "bench/evidence/saved_layer_counts.json").read_text())["rows"]
     counted = {(r["layer"], r["precision"]): r["saved_per_token_h"] for r in rows}
@@ -257,12 +256,7 @@ def test_attention_wider_than_hidden_saves_what_the_cpu_count_says() -> None:
 
 
 def test_qwen3_qk_norm_saves_what_the_cpu_count_says() -> None:
-    import json
-    from dataclasses import replace
-    from pathlib import Path
 
-    from ml_expert_mcp.tools.training.memory import activation_bytes_per_token_layer
-    from ml_expert_mcp.tools.training.model_arch import resolve_model
 
     rows = json.loads((Path(__file__).resolve().parents[1] / "bench/evidence/saved_layer_counts.json").read_text())["rows"]
     counted = {(r["layer"], r["precision"]): r["saved_per_token_h"] for r in rows}
@@ -274,3 +268,23 @@ def test_qwen3_qk_norm_saves_what_the_cpu_count_says() -> None:
         measured = counted[("qwen3", precision)] - counted[("llama_wide_q", precision)]
         assert ours[1] - ours[0] == pytest.approx(measured, abs=0.2), precision
     assert resolve_model(ModelSpec(preset="qwen3-8b")).qk_norm and not resolve_model(ModelSpec(preset="llama-3.1-8b")).qk_norm
+
+
+def test_mla_attention_keeps_its_own_widths() -> None:
+    # DeepSeek-V3 (config.json): 128 heads, q/k heads 128 nope + 64 rope, v heads 128, latents 1536 + 512
+    assert resolve_model(ModelSpec(preset="deepseek-v3")).attention_widths == (
+        128 * 192, 128 * 192, 128 * 128, 128 * 128, 1536 + 512)
+    # CPU saved-tensor counts of two MLA layers that differ only in head widths (nope = v head 32 | 64): our difference
+    # is the q, k, v and output growth; the CPU's SDPA math path (unequal q/k and v head sizes) also keeps its matmul
+    # output and o_proj input, so it counts somewhat more, never less
+
+
+    rows = json.loads((Path(__file__).resolve().parents[1] / "bench/evidence/saved_layer_counts.json").read_text())["rows"]
+    counted = {(r["layer"], r["precision"]): r["saved_per_token_h"] for r in rows}
+    base = resolve_model(ModelSpec(hidden_size=512, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=8,
+                                   intermediate_size=1024, vocab_size=1000))
+    for precision in ("fp32", "bf16"):
+        ours = [activation_bytes_per_token_layer(replace(base, mla=(192, 64, 16, d, d)), precision, 1, False, "sdpa", 512,
+                                                 False) / 512 for d in (32, 64)]
+        measured = counted[("mla_64", precision)] - counted[("mla_32", precision)]
+        assert 0.55 * measured <= ours[1] - ours[0] <= measured, (precision, ours, measured)

@@ -117,9 +117,11 @@ def activation_bytes_per_token_layer(
     h = arch.hidden
     table = _NON_MATMUL_H if arch.gated else _NON_MATMUL_H_LAYERNORM
     non_matmul = table[precision] * h / (tp if sp else 1)
-    # the QKV input (h), q and the attention output (q_dim each: heads x head_dim, wider than h in Gemma, Qwen3 and
-    # gpt-oss), k and v (kv_dim each)
-    attn = act * (h + 2 * arch.q_dim + 2 * arch.kv_dim) / tp
+    # the QKV input (h), q and the attention output (heads x head_dim: wider than h in Gemma, Qwen3 and gpt-oss), k and
+    # v; MLA: its widths (Architecture.attention_widths) and per latent its RMSNorm's fp32 input and output and the
+    # up-projection's input
+    q_w, k_w, v_w, out_w, latent = arch.attention_widths
+    attn = (act * (h + q_w + k_w + v_w + out_w) + (4 + 2 * act) * latent) / tp
     per_unit = 4 if arch.gated else 2  # saved FFN-wide tensors: gate, up, act(gate), product | input, GELU output
     mlp = per_unit * act * arch.mlp_activation_width / tp  # routed top-k + shared experts
     if precision in ("megatron", "fp8") and arch.gated:
@@ -128,7 +130,7 @@ def activation_bytes_per_token_layer(
         # weight-gradient GEMMs (QKV, proj, fc1, fc2) in FP8 under fp8, 1 byte each
         lin_in = 1 if precision == "fp8" else act
         non_matmul = (4 + 2 * lin_in) * h / (tp if sp else 1)  # two norm inputs (16-bit residual) + QKV/fc1 inputs
-        attn = (act * (2 * arch.q_dim + 2 * arch.kv_dim) + lin_in * arch.q_dim) / tp  # q, k, v, attention output; proj input
+        attn = (act * (q_w + k_w + v_w + out_w) + lin_in * out_w + (act + lin_in) * latent) / tp  # q, k, v, out; proj input
         mlp = (2 * act + lin_in) * arch.mlp_activation_width / tp  # fc1 output (gate | up); fc2 input
     if arch.experts > 1 and precision.startswith("amp"):  # the HF expert loop (Megatron's dispatch: moe.py)
         routed = max(arch.experts_per_token, 1) * arch.moe_layers / arch.layers

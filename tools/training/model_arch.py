@@ -75,6 +75,17 @@ class Architecture:
         return self.hd * self.kv_heads
 
     @cached_property
+    def attention_widths(self) -> tuple[int, int, int, int, int]:
+        """Per-token widths of what attention keeps for the backward: q, k, v, the attention output, and (DeepSeek
+        MLA) the compressed q and kv latents. MLA attends with heads x (nope + rope) wide q and k and heads x v_head
+        wide values, whatever hidden / heads is."""
+        if self.mla is not None:
+            q_rank, kv_rank, rope, nope, v = self.mla
+            qk = self.heads * (nope + rope)
+            return qk, qk, self.heads * v, self.heads * v, q_rank + kv_rank
+        return self.q_dim, self.kv_dim, self.kv_dim, self.q_dim, 0
+
+    @cached_property
     def expert_ffn(self) -> int:
         return self.moe_ffn or self.ffn
 

@@ -102,7 +102,7 @@ def recompute_savings_bytes(
     """Activations Megatron's selective recompute_modules do not keep, on one GPU (per layer per token):
     layernorm: the two norm outputs (2 h); moe_act: the SwiGLU output of each routed expert (k x ffn);
     mlp: every MLP tensor but its input (4 x k x ffn for a gated MLP); mla_up_proj: MLA's up-projected
-    q, k, v (heads x (nope + rope + v)) beyond the compressed latents."""
+    q, k, v (Architecture.attention_widths), kept in the compressed latents instead."""
     per_tok = 0.0
     width = arch.mlp_activation_width
     if "layernorm" in modules:
@@ -112,8 +112,8 @@ def recompute_savings_bytes(
     elif "moe_act" in modules:
         per_tok += width * act_bytes
     if "mla_up_proj" in modules and arch.mla is not None:
-        _, _, rope, nope, v = arch.mla
-        per_tok += arch.heads * (nope + rope + v) * act_bytes
+        q_w, k_w, v_w, _, _ = arch.attention_widths  # recomputed from the latents in the backward
+        per_tok += (q_w + k_w + v_w) * act_bytes
     return tokens * arch.layers / pp * per_tok / tp
 
 
