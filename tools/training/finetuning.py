@@ -14,8 +14,8 @@ What dominates and where each count comes from:
 - activations a frozen layer saves: a frozen Linear needs no input for a weight gradient, so only the
   inputs of adapted Linears are saved (an adapter on gate/up saves the norm output, one on down_proj saves
   the wide MLP product); LLM.int8 and GPTQ/AWQ layers save every Linear input, bitsandbytes' 4-bit MatMul4Bit
-  none since 0.43.2 (measured: bench/evidence/qlora_gpu.jsonl); the SwiGLU itself saves gate, silu(gate) and up; SDPA saves q, k,
-  v, out; HF RMSNorm saves its fp32 upcast input. PEFT's (unquantized) LoRA Linear casts its input to the fp32
+  none since 0.43.2 (measured: bench/evidence/qlora_gpu.jsonl); the SwiGLU itself saves gate, silu(gate) and
+  up; SDPA saves q, k, v, out (Architecture.attention_widths); HF RMSNorm saves its fp32 upcast input. PEFT's (unquantized) LoRA Linear casts its input to the fp32
   adapter, so each adapted module keeps its own 16-bit copy; dropout > 0 keeps a dropped 16-bit copy + a 1-byte
   mask per adapted module (CUDA saved-tensor counts, bench/evidence/saved_lora_counts_cuda.json).
   torch.compile fuses the norm and SwiGLU (input only). Full checkpointing keeps each layer's input and
@@ -320,15 +320,16 @@ def activation_bytes_per_token_layer_ft(
     if arch.qk_norm:  # Qwen3 q_norm/k_norm: the same RMSNorm over q and k
         norms += (q + kv) * (act if ft.compile else 4 + (act if full else 0))
     total: float = norms
-    total += act * (2 * q + 2 * kv)  # SDPA saves q, k, v, out (+ fp32 log-sum-exp, small)
+    q_w, k_w, v_w, out_w, _ = arch.attention_widths
+    total += act * (q_w + k_w + v_w + out_w)  # SDPA saves q, k, v, out (+ fp32 log-sum-exp, small)
     if attention == "eager":
         total += arch.heads * seq * (4 + act)
     total += (2 if ft.compile else 3) * act * f if arch.gated else 2 * act * f  # gate, silu(gate), up
     if saves_all_inputs:  # every Linear keeps its input: attention input (one tensor for q, k, v), o, MLP input, down
-        total += act * (h + q + h + f)
+        total += act * (h + out_w + h + f)
     if full:
         return total
-    in_dim = {"q": h, "k": h, "v": h, "o": q, "gate": h, "up": h, "down": f}
+    in_dim = {"q": h, "k": h, "v": h, "o": out_w, "gate": h, "up": h, "down": f}
     if (ft.stack == "hf_peft" and fmt == "none") or drop:
         # each adapter saves its own 16-bit input: PEFT's LoRA Linear casts it to its fp32 adapter (a copy per module,
         # which autocast casts back for the matmul; its 4-bit/GPTQ layers skip the cast under autocast), and a dropout
@@ -336,7 +337,7 @@ def activation_bytes_per_token_layer_ft(
         # scripts/count_saved_lora.py, bench/evidence/saved_lora_counts_cuda.json)
         total += sum((act + (1 if drop else 0)) * in_dim[g[0]] for g in groups)
     elif not saves_all_inputs:  # adapters in the model dtype read the layer's tensors: one per distinct input
-        total += act * (h * bool(roles & {"q", "k", "v"}) + q * ("o" in roles) + h * bool(roles & {"gate", "up"})
+        total += act * (h * bool(roles & {"q", "k", "v"}) + out_w * ("o" in roles) + h * bool(roles & {"gate", "up"})
                         + f * ("down" in roles))
     return total
 
