@@ -1,8 +1,8 @@
 """Count what autograd saves per decoder layer under PEFT LoRA (bf16 base, fp32 adapters, autocast bf16), on the
 CPU or on a GPU: the saved bytes of a 2-layer Llama-3.2-1B-shaped model minus those of a 1-layer one, per token, in
 units of hidden_size bytes, and the saved tensors of that extra layer by dtype and width (unique storages,
-parameters excluded, as scripts/measure_saved_activations.py counts). Also the peak allocated memory of one
-training step of the full 16-layer shape at batch 1 x 2048 on a GPU. Random weights, no download.
+parameters excluded, as scripts/measure_saved_activations.py counts). Random weights, no download. Peak memory of
+whole training steps is scripts/measure_qlora_gpu.py's job (one process per configuration).
 
     python scripts/count_saved_lora.py --device cuda --out bench/evidence/saved_lora_counts_cuda.json
 """
@@ -73,20 +73,6 @@ def main() -> None:
         extra.subtract(per[0][1])
         rows[name] = {"h_units_per_token_layer": (per[1][0] - per[0][0]) / args.seq / H,
                       "by_kind_h_units": {k: v / args.seq / H for k, v in sorted(extra.items()) if v}}
-        if args.device == "cuda":
-            model = build(16, targets, dropout, rank, "cuda")
-            opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-            big = torch.randint(0, VOCAB, (1, 2048), device="cuda")
-            for _ in range(2):
-                torch.cuda.reset_peak_memory_stats()
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    loss = model(input_ids=big, labels=big).loss
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-            rows[name]["peak_alloc_gib_16_layers_b1_s2048"] = torch.cuda.max_memory_allocated() / 2**30
-            del model, opt
-            torch.cuda.empty_cache()
         print(name, json.dumps(rows[name]))
     if args.out:
         with open(args.out, "w") as f:
