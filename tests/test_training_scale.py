@@ -235,12 +235,17 @@ def test_full_checkpointing_never_needs_more_memory_than_selective_or_none(prese
     assert compared >= 2
 
 
+def _saved_layer_counts() -> dict[tuple[str, str], float]:
+    """Saved bytes per token per layer (hidden units) by (layer, precision): scripts/count_saved_layers.py's CPU counts."""
+    rows = json.loads((Path(__file__).resolve().parents[1] / "bench/evidence/saved_layer_counts.json").read_text())["rows"]
+    return {(r["layer"], r["precision"]): r["saved_per_token_h"] for r in rows}
+
+
 def test_attention_wider_than_hidden_saves_what_the_cpu_count_says() -> None:
     # Gemma, Qwen3 and gpt-oss have heads x head_dim != hidden: q and the attention output are that wide
 
 
-    rows = json.loads((Path(__file__).resolve().parents[1] / "bench/evidence/saved_layer_counts.json").read_text())["rows"]
-    counted = {(r["layer"], r["precision"]): r["saved_per_token_h"] for r in rows}
+    counted = _saved_layer_counts()
 
     base = resolve_model(ModelSpec(hidden_size=1024, num_hidden_layers=2, num_attention_heads=16, num_key_value_heads=8,
                                    intermediate_size=3584, vocab_size=1000))
@@ -258,8 +263,7 @@ def test_attention_wider_than_hidden_saves_what_the_cpu_count_says() -> None:
 def test_qwen3_qk_norm_saves_what_the_cpu_count_says() -> None:
 
 
-    rows = json.loads((Path(__file__).resolve().parents[1] / "bench/evidence/saved_layer_counts.json").read_text())["rows"]
-    counted = {(r["layer"], r["precision"]): r["saved_per_token_h"] for r in rows}
+    counted = _saved_layer_counts()
     wide = replace(resolve_model(ModelSpec(hidden_size=1024, num_hidden_layers=2, num_attention_heads=16,
                                            num_key_value_heads=8, intermediate_size=3584, vocab_size=1000)), head_dim=128)
     for precision in ("fp32", "amp_bf16", "bf16"):
@@ -279,8 +283,7 @@ def test_mla_attention_keeps_its_own_widths() -> None:
     # output and o_proj input, so it counts somewhat more, never less
 
 
-    rows = json.loads((Path(__file__).resolve().parents[1] / "bench/evidence/saved_layer_counts.json").read_text())["rows"]
-    counted = {(r["layer"], r["precision"]): r["saved_per_token_h"] for r in rows}
+    counted = _saved_layer_counts()
     base = resolve_model(ModelSpec(hidden_size=512, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=8,
                                    intermediate_size=1024, vocab_size=1000))
     for precision in ("fp32", "bf16"):
