@@ -284,7 +284,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                                         if ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer:
                                             block = least_block_recompute(ctx, chunk, memory_at)
                                         timed = evaluate(ctx, **kw, virtual=v, recompute_layers=block,  # type: ignore[arg-type]
-                                                         memory=memory.get((v, chunk if block is None else block)))
+                                                         memory=memory.get((v, chunk if block is None else block)) if reuse else None)
                                         if not timed.fits:
                                             continue
                                         key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block)
