@@ -20,7 +20,7 @@ import statistics
 from pathlib import Path
 
 from ml_expert_mcp.knowledge import gpu_catalog, latency_anchors
-from ml_expert_mcp.tools.serving.latency import anchored_seconds, estimated_curve, gpu_peak_flops
+from ml_expert_mcp.tools.serving.latency import anchored_seconds, estimated_curve
 from ml_expert_mcp.tools.serving.tf_serving import PlanTFServingRequest, plan_tf_serving
 
 EVIDENCE = Path(__file__).parent / "evidence" / "inference_latency.csv"
@@ -67,7 +67,7 @@ def fit(runtime: str, family: str) -> dict:
         g = gpus[c["gpu"]]
         for b, ms in c["points"]:
             pts.append((b, c["flops"], c["params"] * VALUE_BYTES[c["precision"]], VALUE_BYTES[c["precision"]],
-                        gpu_peak_flops(g, c["precision"]), g.hbm_bandwidth_tbps * 1e12, ms / 1e3))
+                        g.dense_tflops(c["precision"]) * 1e12, g.hbm_bandwidth_tbps * 1e12, ms / 1e3))
     best = None
     grid = [(fixed_ms, per_gb, eff, fpb) for fixed_ms in [x / 10 for x in range(0, 121, 2)]
             for per_gb in [x / 2 for x in range(0, 41, 2)] for eff in [x / 50 for x in range(2, 51, 2)]

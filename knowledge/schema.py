@@ -58,6 +58,9 @@ class GpuSpec(BaseModel):
     fp8_tflops: float | None = None
     tf32_tflops: float | None = None
     fp32_tflops: float | None = None
+    sustained_tensor_fraction: float = Field(
+        default=1.0, gt=0, le=1, description="Share of the tensor peaks the board sustains in continuous GEMMs under "
+        "its power cap (1: the peak clock holds; the 70 W T4 drops to about 24 of 65 FP16 TFLOP/s).")
     intra_node_gbps: float | None = Field(default=None, description="NVLink/ICI bandwidth per GPU, GB/s, one way.")
     pcie_gen: int | None = None
     notes: str | None = Field(default=None, max_length=600, description="Software stack notes where plans differ (ROCm, XLA).")
@@ -66,6 +69,21 @@ class GpuSpec(BaseModel):
     @property
     def supports_bf16(self) -> bool:
         return self.bf16_tflops is not None
+
+    def dense_tflops(self, precision: str) -> float:
+        """Dense TFLOP/s the matmuls sustain at `precision` (fp32 runs as TF32 where the GPU has it, fp8 falls back to
+        16-bit): the datasheet peak times `sustained_tensor_fraction` on tensor cores (a power-capped board's clock)."""
+        if precision == "fp8" and self.fp8_tflops:
+            tensor: float | None = self.fp8_tflops
+        elif precision in ("amp_bf16", "bf16", "fp8") and self.bf16_tflops:
+            tensor = self.bf16_tflops
+        elif precision in ("amp_fp16", "fp16", "amp_bf16", "bf16", "fp8"):
+            tensor = self.fp16_tflops or self.bf16_tflops
+        else:
+            tensor = self.tf32_tflops
+        if tensor:
+            return tensor * self.sustained_tensor_fraction
+        return self.fp32_tflops or 1.0
 
 
 class ModelPreset(BaseModel):

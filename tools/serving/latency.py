@@ -102,13 +102,6 @@ def anchored_seconds(batch: float, flops: float, weight_bytes: float, value_byte
     return fixed_s + max(compute, memory)
 
 
-def gpu_peak_flops(gpu: GpuSpec, precision: str) -> float:
-    """Dense peak for the serving precision: fp32 runs as TF32 where the GPU has it (TensorFlow's default)."""
-    tflops = {"fp32": gpu.tf32_tflops or gpu.fp32_tflops, "fp16": gpu.fp16_tflops,
-              "bf16": gpu.bf16_tflops or gpu.fp16_tflops}[precision] or gpu.fp32_tflops or 1.0
-    return tflops * 1e12
-
-
 def _batches(max_batch: int) -> tuple[int, ...]:
     out, b = [], 1
     while b < max_batch:
@@ -136,7 +129,7 @@ def estimated_curve(flops_per_example: float, params: float, bytes_per_param: fl
                             CPU_ERROR_FACTOR), notes
     anchors = latency_anchors()
     families = [family] if family else sorted({f for r, f in anchors if r == runtime})
-    peak = gpu_peak_flops(gpu, precision)
+    peak = gpu.dense_tflops(precision) * 1e12
     bandwidth = gpu.hbm_bandwidth_tbps * 1e12
     value_bytes = {"fp32": 4, "fp16": 2, "bf16": 2}[precision]
     best: tuple[float, LatencyAnchor] | None = None
@@ -162,6 +155,9 @@ def estimated_curve(flops_per_example: float, params: float, bytes_per_param: fl
              f"{a.efficiency:g}), (weights + b x FLOPs / {a.flops_per_byte:g} FLOP/B) / {gpu.hbm_bandwidth_tbps:g} TB/s)",
              f"central estimate: t(1) = {seconds[0] * 1e3:.3g} ms, t({a.max_batch}) = {seconds[-1] * 1e3:.3g} ms; "
              f"no batch above {a.max_batch} (largest batch the anchors measured)"]
+    if gpu.sustained_tensor_fraction < 1 and (precision != "fp32" or gpu.tf32_tflops):
+        notes.append(f"{gpu.id} sustains {gpu.sustained_tensor_fraction:g} of its datasheet tensor peak in continuous "
+                     "GEMMs (power cap): the compute term uses that")
     if not family:
         notes.append(f"cost.family not given: the slower anchor ({a.family}) is used")
     return LatencyCurve(batches, seconds, "estimated", a.error_factor), notes

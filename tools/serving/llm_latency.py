@@ -49,9 +49,7 @@ class Replica:
 
     @property
     def peak_flops(self) -> float:
-        tflops = (self.gpu.fp8_tflops if self.fp8_compute and self.gpu.fp8_tflops else None) \
-            or self.gpu.bf16_tflops or self.gpu.fp16_tflops or 10.0
-        return tflops * 1e12
+        return self.gpu.dense_tflops("fp8" if self.fp8_compute else "bf16") * 1e12
 
     @property
     def link_bytes_s(self) -> float:

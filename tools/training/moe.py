@@ -30,7 +30,7 @@ from functools import lru_cache
 from ml_expert_mcp.knowledge.schema import GpuSpec
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.training.model_arch import Architecture
-from ml_expert_mcp.tools.training.step_time import matmul_efficiency, peak_tflops
+from ml_expert_mcp.tools.training.step_time import matmul_efficiency
 
 A2A_EFFICIENCY = 0.6  # NCCL all-to-all reaches ~60 % of link bandwidth at MoE message sizes (NCCL tests, H100)
 KERNEL_LAUNCH_S = 10e-6  # one GEMM launch + sync on the host path, per local expert without grouped GEMM
@@ -162,7 +162,7 @@ def moe_time_per_micro_batch(
     if layout.a2a_overlap:
         a2a = max(0.0, a2a - compute_mb_s)  # hidden behind the other micro-batch's compute (1F1B overlap)
     # expert GEMMs at the efficiency of their smallest dimension
-    peak = peak_tflops(gpu, precision)
+    peak = gpu.dense_tflops(precision)
     per_expert_tokens = tokens * tp * ep * k * cf / arch.experts / max(etp, 1)
     dims = min(per_expert_tokens, h, arch.expert_ffn / etp)
     e_dense = matmul_efficiency(h, peak)

@@ -31,17 +31,6 @@ CPU_ADAM_PARAMS_PER_S = 1.0e9  # DeepSpeed CPUAdam, per GPU process (order of ma
 PCIE_GBPS = {3: 12.0, 4: 25.0, 5: 50.0}
 
 
-def peak_tflops(gpu: GpuSpec, precision: str) -> float:
-    """Dense tensor peak for the precision the matmuls run in (fp32 training uses TF32 where the GPU has it)."""
-    if precision == "fp8" and gpu.fp8_tflops:
-        return gpu.fp8_tflops
-    if precision in ("amp_bf16", "bf16", "fp8") and gpu.bf16_tflops:
-        return gpu.bf16_tflops
-    if precision in ("amp_fp16", "amp_bf16", "bf16", "fp8"):
-        return gpu.fp16_tflops or gpu.bf16_tflops or gpu.fp32_tflops or 1.0
-    return gpu.tf32_tflops or gpu.fp32_tflops or 1.0
-
-
 def model_caveats(arch: Architecture) -> list[str]:
     """What the memory and step-time models do not carry for this model, to state beside what they predict."""
     out = [f"{arch.name}: {arch.notes}"] if arch.notes else []
@@ -115,7 +104,7 @@ def predict_step_time(
     pipeline_imbalance: float = 1.0,
     recompute_share: float = 1.0,
 ) -> StepTime:
-    peak = peak_tflops(gpu, precision) * 1e12
+    peak = gpu.dense_tflops(precision) * 1e12
     eff = matmul_efficiency(arch.hidden if arch.is_transformer else CNN_EFFECTIVE_WIDTH, peak / 1e12)
     tokens_mb = micro_batch * seq
     hw_flops = hardware_flops_per_token(arch, seq, checkpointing, recompute_share)
