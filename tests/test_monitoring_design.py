@@ -50,6 +50,18 @@ def test_closed_forms_match_scipy(df: int) -> None:
     assert stats.ks_critical(0.05, 100, 100) == pytest.approx(1.3581 * math.sqrt(2 / 100), rel=1e-3)
 
 
+@pytest.mark.parametrize(("n", "p"), [(10, 0.5), (400, 0.9), (5000, 0.995), (20000, 0.02), (20000, 0.8)])
+def test_binomial_tail_matches_scipy(n: int, p: float) -> None:
+    """The tail summed downwards from k - 1 and stopped early, at k far below, near and above the mode."""
+    sd = math.sqrt(n * p * (1 - p))
+    for k in sorted({0, 1, n, n + 1, *(max(0, min(n, round(n * p + c * sd))) for c in (-12, -6, -3, -1, 0, 2, 6))}):
+        assert stats.binom_below(n, p, k) == pytest.approx(sp.binom.cdf(k - 1, n, p), rel=1e-9, abs=1e-300)
+    for alpha in (1e-6, 1e-3, 0.05):
+        k, below = stats._binom_lower(n, p, alpha)
+        assert below == pytest.approx(sp.binom.cdf(k - 1, n, p), rel=1e-9, abs=1e-300)
+        assert sp.binom.cdf(k - 1, n, p) <= alpha * (1 + 1e-9) and (k > n or sp.binom.cdf(k, n, p) > alpha)
+
+
 def test_window_is_the_smallest_that_reaches_the_power() -> None:
     d = design(features=[{"name": "x", "type": "numeric"}], min_window_hours=0.01)
     n, m = d.window.sample_size, d.window.reference_size

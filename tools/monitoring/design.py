@@ -66,8 +66,7 @@ def midpoint_divergence(psi: float, bins: int) -> float:
     if psi_of(p * (1 - 1e-12)) < psi:  # PSI beyond any two-bin move: fall back to the PSI itself
         return psi
     lo, hi = 0.0, p * (1 - 1e-12)
-    for _ in range(200):
-        mid = (lo + hi) / 2
+    while lo < (mid := (lo + hi) / 2) < hi:  # bisection to the last bit
         lo, hi = (mid, hi) if psi_of(mid) < psi else (lo, mid)
     eps = hi
     return eps**2 / (p + eps / 2) + eps**2 / (p - eps / 2)
@@ -175,12 +174,13 @@ def design_model_monitoring(req: DesignMonitoringRequest) -> MonitoringDesign:
                         expected_false_alarms_per_day=round(checks * req.false_alarm_rate, 5),
                         noncentrality=round(nc, 4), why=why)
     checks_out = []
+    divergences = {b: midpoint_divergence(req.min_psi, b) for b in {bins_for(f) for f in req.features}}
     for f in req.features:
         bins = bins_for(f)
         stat = STATISTIC[f.type]
         fdf = bins - 1
         critical = stats.chi2_ppf(1 - alpha, fdf)
-        power = stats.power_at(fdf, alpha, midpoint_divergence(req.min_psi, bins) / (1 / n + 1 / m))
+        power = stats.power_at(fdf, alpha, divergences[bins] / (1 / n + 1 / m))
         checks_out.append(FeatureCheck(
             name=f.name, type=f.type, statistic=stat, binning=binning_text(f, bins), bins=bins,
             threshold=round(_alarm_level(stat, critical, n, m), 6), power_at_min_psi=round(power, 4),

@@ -10,7 +10,7 @@ tests/test_monitoring_stats.py checks every function against scipy.stats.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import lru_cache
 from statistics import NormalDist
 
@@ -132,38 +132,54 @@ def ks_critical(alpha: float, n: int, m: int) -> float:
     return math.sqrt(-math.log(alpha / 2.0) / 2.0) * math.sqrt((n + m) / (n * m))
 
 
-def _binom_log_terms(n: int, p: float) -> Iterator[tuple[int, float]]:
-    """(i, log P(X = i)) for X ~ Binomial(n, p), from 40 standard deviations below the mean (the terms before it are
-    below e^-800 and add nothing to a double), by the ratio of consecutive terms: one log per step."""
-    start = max(0, int(n * p - 40.0 * math.sqrt(n * p * (1.0 - p))) - 1)
-    log_ratio = math.log(p) - math.log1p(-p)
-    log_term = (math.lgamma(n + 1) - math.lgamma(start + 1) - math.lgamma(n - start + 1)
-                + start * math.log(p) + (n - start) * math.log1p(-p))
-    for i in range(start, n + 1):
-        yield i, log_term
-        if i < n:
-            log_term += math.log((n - i) / (i + 1)) + log_ratio
+def _binom_pmf(n: int, p: float, i: int) -> float:
+    return math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                    + i * math.log(p) + (n - i) * math.log1p(-p))
 
 
-def _binom_lower(n: int, p: float, alpha: float) -> tuple[int, float]:
-    """Largest k with P(X < k) <= alpha for X ~ Binomial(n, p), and that probability."""
-    total = 0.0
-    for i, log_term in _binom_log_terms(n, p):
-        term = math.exp(log_term)
-        if total + term > alpha:
-            return i, total
+def _tail_up_to_mode(n: int, p: float, k: int) -> float:
+    """P(X < k) for k - 1 at or below the mode, summed from k - 1 downwards by the ratio of consecutive terms: each
+    ratio is smaller than the last, so the terms left sum to under term x r / (1 - r); stop once that cannot change
+    the double (about ten standard deviations of terms instead of the whole tail)."""
+    odds = (1.0 - p) / p
+    i, term, total = k - 1, _binom_pmf(n, p, k - 1), 0.0
+    while True:
         total += term
-    return n + 1, total
+        if i == 0:
+            return total
+        ratio = i / (n - i + 1) * odds
+        if term * ratio <= total * (1.0 - ratio) * 2.0**-60:
+            return total
+        term *= ratio
+        i -= 1
 
 
 def binom_below(n: int, p: float, k: int) -> float:
-    """P(X < k) for X ~ Binomial(n, p)."""
-    total = 0.0
-    for i, log_term in _binom_log_terms(n, p):
-        if i >= k:
+    """P(X < k) for X ~ Binomial(n, p); above the mode as 1 - P(n - X < n - k + 1), the other tail."""
+    if k <= 0:
+        return 0.0
+    if k > n:
+        return 1.0
+    if k - 1 <= math.floor((n + 1) * p):
+        return min(1.0, _tail_up_to_mode(n, p, k))
+    return max(0.0, 1.0 - _tail_up_to_mode(n, 1.0 - p, n - k + 1))
+
+
+def _binom_lower(n: int, p: float, alpha: float) -> tuple[int, float]:
+    """Largest k with P(X < k) <= alpha for X ~ Binomial(n, p), and that probability: from the normal quantile,
+    stepped by one term at a time."""
+    sd = math.sqrt(n * p * (1.0 - p))
+    k = min(n + 1, max(0, math.floor(n * p + z(alpha) * sd + 0.5)))
+    below = binom_below(n, p, k)
+    while below > alpha:
+        k -= 1
+        below = binom_below(n, p, k)
+    while k <= n:
+        step = below + _binom_pmf(n, p, k)
+        if step > alpha:
             break
-        total += math.exp(log_term)
-    return min(1.0, total)
+        k, below = k + 1, step
+    return k, below
 
 
 def binomial_drop_test(p0: float, p1: float, alpha: float, power: float, start: int) -> tuple[int, int]:
