@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ml_expert_mcp.knowledge import node_index
 from ml_expert_mcp.tools.common.aliases import alias_notes
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
@@ -33,7 +34,6 @@ __all__ = ["PlanTFServingRequest", "TFServingPlan", "plan_tf_serving"]
 TIMEOUTS_MICROS = (0, 500, 1000, 2000, 5000, 10000, 20000, 50000)  # the guide: 0 or a few ms; longer for slow models
 BATCHING_GAIN = 1.10  # batching must raise capacity by 10% to be worth its latency and moving parts
 NEAR_BEST = 0.98  # settings within 2% of the best capacity count as equal; the smallest batch wins
-GUIDE = "https://github.com/tensorflow/serving/blob/master/tensorflow_serving/batching/README.md"
 
 
 
@@ -159,7 +159,7 @@ def plan_tf_serving(req: PlanTFServingRequest) -> TFServingPlan:
         enabled=chosen.max_batch > r, max_batch_size=chosen.max_batch, batch_timeout_micros=chosen.timeout_micros,
         num_batch_threads=threads, max_enqueued_batches=enqueued, allowed_batch_sizes=list(chosen.allowed),
         pad_variable_length_inputs=req.model.variable_length_inputs and chosen.max_batch > r, reason=reason,
-        guide=GUIDE)
+        guide=node_index()["tensorflow.serving.batching"].sources[0].url)
     queue_capacity = batching.max_enqueued_batches * chosen.max_batch
     if batching.enabled and at_peak.arrival * at_peak.wait_s > queue_capacity:
         warnings.append(f"at peak about {at_peak.arrival * at_peak.wait_s:.0f} examples may wait, over the queue's "

@@ -166,14 +166,18 @@ def any_layout_fits(req: SelectDistributionRequest) -> bool:
 @lru_cache(maxsize=SEARCH_CACHE_SIZE)
 def _first_fit(request_json: str) -> bool:
     req = SelectDistributionRequest.model_validate_json(request_json)
-    ctx = build_context(req.model, req.training, req.cluster)
-    gb = req.training.global_batch_size or default_global_batch(ctx)
+    ctx, gb = _context(req)
     return next(_fitting_layouts(req, ctx, gb, _Tally()), None) is not None
 
 
-def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> DistributionPlan:
+def _context(req: SelectDistributionRequest) -> tuple[TrainingContext, int]:
+    """The resolved model, training and cluster, and the global batch (the request's or the default)."""
     ctx = build_context(req.model, req.training, req.cluster)
-    gb = req.training.global_batch_size or default_global_batch(ctx)
+    return ctx, req.training.global_batch_size or default_global_batch(ctx)
+
+
+def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> DistributionPlan:
+    ctx, gb = _context(req)
     arch = ctx.arch
     tally = _Tally()
     candidates = list(_fitting_layouts(req, ctx, gb, tally))
