@@ -63,7 +63,7 @@ class GpuSpec(BaseModel):
         "its power cap (1: the peak clock holds; the 70 W T4 drops to about 24 of 65 FP16 TFLOP/s).")
     intra_node_gbps: float | None = Field(default=None, description="NVLink/ICI bandwidth per GPU, GB/s, one way.")
     pcie_gen: int | None = None
-    notes: str | None = Field(default=None, max_length=600, description="Software stack notes where plans differ (ROCm, XLA).")
+    notes: str | None = Field(default=None, max_length=600, description="Caveats plans repeat: software stack (ROCm, XLA), known prediction bias.")
     sources: tuple[Source, ...] = Field(min_length=1)
 
     @property
