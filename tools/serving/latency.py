@@ -199,7 +199,8 @@ def operating_point(curve: LatencyCurve, max_batch: int, timeout_s: float, allow
         return value
 
     r, p = request_examples, percentile
-    ceiling = max_batch / t_of(_padded(max_batch, allowed, max_batch))
+    t_cap = t_of(_padded(max_batch, allowed, max_batch))
+    ceiling = max_batch / t_cap
     floor = min(max_batch, r + arrival * timeout_s)
     batch = floor
     for _ in range(12):  # fixed point of b = min(max_batch, max(floor, lam * t(b)))
@@ -229,7 +230,6 @@ def operating_point(curve: LatencyCurve, max_batch: int, timeout_s: float, allow
     # Below the cap the mean batch fits, but Poisson bursts overflow max_batch and queue behind full batches:
     # the same M/D/1 tail at the cap's utilisation bounds the latency from below (it dominates near the ceiling;
     # checked against a discrete-event simulation of the policy in tests/test_serving_queue.py).
-    t_cap = t_of(_padded(max_batch, allowed, max_batch))
     rho_cap = arrival * t_cap / max_batch
     if rho_cap >= 1.0:
         return OperatingPoint(arrival, batch, executed, t, rho, load, fill, math.inf, math.inf, regime)

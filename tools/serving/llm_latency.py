@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from ml_expert_mcp.knowledge.schema import GpuSpec
 
@@ -47,11 +48,15 @@ class Replica:
         sliding = min(context, self.window) if self.window else context
         return self.kv_layer_bytes * (self.full_layers * context + self.sliding_layers * sliding)
 
-    @property
+    @cached_property
     def peak_flops(self) -> float:
         return self.gpu.dense_tflops("fp8" if self.fp8_compute else "bf16") * 1e12
 
-    @property
+    @cached_property
+    def hbm_bytes_s(self) -> float:
+        return self.gpu.hbm_bandwidth_tbps * 1e12 * HBM_EFFICIENCY
+
+    @cached_property
     def link_bytes_s(self) -> float:
         if self.gpu.intra_node_gbps:
             return self.gpu.intra_node_gbps * 1e9
@@ -69,8 +74,7 @@ class Replica:
         batch = max(batch, 1.0)
         touched = 1.0 if not self.experts else 1 - (1 - self.experts_per_tok / self.experts) ** batch
         weights = self.weight_bytes_rank - self.expert_bytes_rank * (1 - touched)
-        mem = (weights + batch * self.kv_read_bytes(context)) / (self.gpu.hbm_bandwidth_tbps * 1e12
-                                                                          * HBM_EFFICIENCY)
+        mem = (weights + batch * self.kv_read_bytes(context)) / self.hbm_bytes_s
         flops = 2 * self.active_params / (self.tp * self.pp) * batch
         comp = flops / (self.peak_flops * DECODE_MFU)
         return (max(mem, comp) + self.allreduce_s(batch)) * self.pp + STEP_OVERHEAD_S
@@ -80,7 +84,7 @@ class Replica:
         linear = 2 * self.active_params * tokens
         attention = 2 * self.layers * self.heads * self.head_dim * tokens * tokens  # QK^T and PV, causal half of 4
         comp = (linear + attention) / self.tp / (self.peak_flops * PREFILL_MFU)
-        mem = self.weight_bytes_rank * self.pp / (self.gpu.hbm_bandwidth_tbps * 1e12 * HBM_EFFICIENCY)
+        mem = self.weight_bytes_rank * self.pp / self.hbm_bytes_s
         return max(comp, mem) + self.allreduce_s(tokens) * self.pp
 
 
