@@ -260,7 +260,9 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
         experts_fp32 = layers * arch.expert_params_per_layer * arch.expert_shard / tp if arch.is_transformer else 0.0
         cast_copies = 2.0 * (matmul_params - experts_fp32)
     elif precision == "fp8":
-        cast_copies = 1.0 * matmul_params  # fp8 weight copies kept for the backward
+        # fp8 weight copies kept for the backward; under ZeRO-3/FSDP only the gathered layers have them (FSDP2 frees
+        # the unsharded weights after each layer's forward and gathers them again for its backward)
+        cast_copies = 1.0 * (matmul_params if zero_stage < 3 else 2 * layer_params)
 
     sharding = 0.0
     if zero_stage >= 3:
