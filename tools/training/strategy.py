@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -156,6 +157,16 @@ class _Tally:
 
     evaluated: int = 0
     rejected: dict[str, tuple[float, str]] = field(default_factory=dict)
+    fitting: set[str] = field(default_factory=set)  # strategy families with a layout that fits
+    family_best: dict[tuple[Any, ...], float] = field(default_factory=dict)  # best tokens/s per (tp, pp, cp, ZeRO, ...)
+    prune: bool = True  # False: time every layout that fits (the reference the tests compare the pruned search with)
+
+    def bar(self, k: int) -> float:
+        """Tokens/s a layout must beat to matter: the k-th best family so far (the plan ranks k distinct families),
+        less a margin below the rounding of the ranking; nothing before k families have fitted."""
+        if not self.prune or len(self.family_best) < k:
+            return -math.inf
+        return sorted(self.family_best.values(), reverse=True)[k - 1] - 1e-6
 
 
 def any_layout_fits(req: SelectDistributionRequest) -> bool:
@@ -176,18 +187,17 @@ def _context(req: SelectDistributionRequest) -> tuple[TrainingContext, int]:
     return ctx, req.training.global_batch_size or default_global_batch(ctx)
 
 
-def _search(req: SelectDistributionRequest, suggest_fixes: bool) -> DistributionPlan:
+def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = True) -> DistributionPlan:
     ctx, gb = _context(req)
     arch = ctx.arch
-    tally = _Tally()
+    tally = _Tally(prune=prune)
     candidates = list(_fitting_layouts(req, ctx, gb, tally))
     best_rejection, evaluated = tally.rejected, tally.evaluated
     # best first; ties broken by fewer accumulation steps (bigger kernels), less memory, then the layout tuple
     candidates.sort(key=lambda c: (-round(c[0], 6), c[1][8], round(c[2].device_gib, 6), c[1]))
     ranked = [_ranked(i + 1, key, res, ctx, req.framework) for i, (_, key, res) in enumerate(_distinct(candidates, req.top_k))]
     # a family is rejected only when none of its micro-batch/checkpointing variants fits; simplest families first
-    fitting_names = {strategy_name(k[4], k[5], k[6], k[0], k[1], k[2], req.framework) for _, k, _ in candidates}
-    misses = [(name.count(" + "), score, name, why) for name, (score, why) in best_rejection.items() if name not in fitting_names]
+    misses = [(name.count(" + "), score, name, why) for name, (score, why) in best_rejection.items() if name not in tally.fitting]
     rejected = [f"{name}: {why}" for _, _, name, why in sorted(misses)][:12]
     fixes: list[str] = []
     if not ranked and suggest_fixes:
@@ -275,8 +285,19 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                                     # reused when it is timed; not for MoE expert layouts, which timing may choose anew
                                     reuse = kw["ep"] is not None
                                     memory = {(1, chunk_layers(arch.layers, pp, 1)): res} if reuse else {}
+                                    least = ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer
                                     for v in vs:
                                         chunk = chunk_layers(arch.layers, pp, v)
+                                        if reuse and tally.family_best:
+                                            # branch and bound: the step time without any recompute (exact when
+                                            # nothing is recomputed per block) is a bound; a layout below the k-th
+                                            # best family cannot be ranked, so its memory and recompute are skipped
+                                            bound = evaluate(ctx, **kw, virtual=v, recompute_layers=0 if least else None,  # type: ignore[arg-type]
+                                                             memory=res)
+                                            if bound.step.tokens_per_s < tally.bar(req.top_k):  # type: ignore[union-attr]
+                                                if v == 1:  # v = 1 reuses the memory above: it fits
+                                                    tally.fitting.add(name)
+                                                continue
 
                                         def memory_at(n: int, kw: dict[str, Any] = kw, v: int = v,
                                                       memory: dict[tuple[int, int], LayoutResult] = memory) -> LayoutResult:
@@ -285,14 +306,18 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                                             return memory[(v, n)]
 
                                         block = None  # Megatron: checkpoint only as many layers per chunk as it takes
-                                        if ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer:
+                                        if least:
                                             block = least_block_recompute(ctx, chunk, memory_at)
                                         timed = evaluate(ctx, **kw, virtual=v, recompute_layers=block,  # type: ignore[arg-type]
                                                          memory=memory.get((v, chunk if block is None else block)) if reuse else None)
                                         if not timed.fits:
                                             continue
                                         key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block)
-                                        yield timed.step.tokens_per_s, key, timed  # type: ignore[union-attr]
+                                        tokens = timed.step.tokens_per_s  # type: ignore[union-attr]
+                                        family = (tp, pp, cp, zero, hybrid, offload)
+                                        tally.family_best[family] = max(tally.family_best.get(family, 0.0), tokens)
+                                        tally.fitting.add(name)
+                                        yield tokens, key, timed
 
 
 def _reject(store: dict[str, tuple[float, str]], name: str, score: float, why: str) -> None:
