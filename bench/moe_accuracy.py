@@ -91,6 +91,7 @@ def _predict(row: dict[str, str], checkpointing: str, modules: tuple[str, ...]) 
         local, precision="fp8" if precision == "fp8" else "megatron", optimizer="adamw", seq=seq, micro_batch=mbs,
         checkpointing=checkpointing, attention="sdpa", dp=dp, tp=tp, pp=pp, cp=cp, sp=True, zero_stage=1,
         num_micro_batches=micro, loss_style="fused", grad_reduce_in_fp32=False,
+        expert_shard_group=tp * cp * dp // (layout.ep * layout.etp),
     )
     in_flight = min(pp, micro)
     extra = dispatch_activation_bytes(arch, layout, tokens=mbs * seq / cp * in_flight, pp=pp, tp=tp, act_bytes=2,

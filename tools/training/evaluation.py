@@ -110,6 +110,8 @@ def _memory(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, sp: boo
         checkpointing=checkpointing, attention=t.attention, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero_stage=zero,
         shard_group=group, cpu_offload=offload, num_micro_batches=accumulation, megatron_style=megatron_style,
         virtual_stages=virtual, recompute_share=recompute_share,
+        # Megatron shards the routed experts' optimizer over the expert-data-parallel group
+        expert_shard_group=tp * cp * dp // (ep * etp) if megatron_style and ep * etp > 1 else None,
     )
     mem = adjust_memory(ctx, mem, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, micro_batch=micro_batch,
                         accumulation=accumulation, checkpointing=checkpointing, ep=ep, etp=etp)

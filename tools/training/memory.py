@@ -182,6 +182,7 @@ def estimate_memory(
     loss_style: LossStyle = "framework",
     recompute_share: float = 1.0,
     grad_reduce_in_fp32: bool = True,
+    expert_shard_group: int | None = None,
 ) -> MemoryTerms:
     """Peak memory of the most loaded stage: max over start of backward, end of backward and optimizer step.
 
@@ -196,6 +197,8 @@ def estimate_memory(
     performance recipes set it False (16-bit gradient buffer).
     `recompute_share`: with full checkpointing, the share of each stage's layers checkpointed (Megatron
     `--recompute-method block --recompute-num-layers N`); the others keep their activations.
+    `expert_shard_group`: ranks the routed experts' ZeRO shards spread over; Megatron's distributed optimizer uses
+    the expert-data-parallel group, (TP x CP x DP) / (EP x ETP), not the data-parallel one. None: as dense weights.
     """
     if megatron_style and precision.startswith("amp"):
         precision = "megatron"
@@ -204,13 +207,15 @@ def estimate_memory(
         gb = 2
     ob = optimizer_bytes_per_param(optimizer, precision, arch)
     shard = max(1, shard_group if shard_group is not None else dp)
+    expert_group = max(1, expert_shard_group) if expert_shard_group is not None else shard
     amp = precision.startswith("amp")
     tokens = micro_batch * seq / cp
 
     if not arch.is_transformer or pp <= 1:
         return _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp,
                              zero_stage, shard, cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, recompute_share,
-                             layers=arch.layers, act_layers=float(arch.layers), embedding=True, head=True, in_flight=1)
+                             layers=arch.layers, act_layers=float(arch.layers), embedding=True, head=True, in_flight=1,
+                             expert_group=expert_group)
     split = stage_split(arch.layers, pp)
     first, middle, last = split if split is not None else (arch.layers / pp,) * 3
     stages = [  # (layers, activation layer-equivalents held, embedding, head + loss, micro-batches in flight)
@@ -223,7 +228,7 @@ def estimate_memory(
     results = [
         _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp, zero_stage, shard,
                       cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, recompute_share, layers=n_layers,
-                      act_layers=act_layers, embedding=emb, head=head, in_flight=flight)
+                      act_layers=act_layers, embedding=emb, head=head, in_flight=flight, expert_group=expert_group)
         for n_layers, act_layers, emb, head, flight in stages
     ]
     return max(results, key=lambda r: r.peak_allocated)
@@ -233,7 +238,7 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
                   attention: str, tp: int, cp: int, sp: bool, zero_stage: int, shard: int, cpu_offload: bool,
                   num_micro_batches: int, amp: bool, wb: float, gb: float, act: float, res: float, ob: float,
                   tokens: float, loss_style: LossStyle, recompute_share: float, *, layers: float, act_layers: float, embedding: bool, head: bool,
-                  in_flight: int) -> MemoryTerms:
+                  in_flight: int, expert_group: int) -> MemoryTerms:
     """One pipeline stage (the whole model when pp == 1): `layers` decoder layers, `act_layers` layer-activations
     of one micro-batch held at the start of the backward, the embedding and/or head + loss when it holds them."""
     if arch.is_transformer:
@@ -248,9 +253,20 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
         layer_params = params_local / 50.0
         matmul_params = params_local
 
-    weights = wb * params_local / (shard if zero_stage >= 3 else 1)
-    grads = gb * params_local / (shard if zero_stage >= 2 else 1)
-    opt = 0.0 if cpu_offload else ob * params_local / (shard if zero_stage >= 1 else 1)
+    # routed experts shard over their own group (expert data parallel), the rest over the data-parallel one
+    experts_local = layers * arch.expert_params_per_layer * arch.moe_layers / arch.layers * arch.expert_shard / tp \
+        if arch.is_transformer and arch.experts > 1 else 0.0
+
+    def sharded(per_param: float, stage: int) -> float:
+        """Bytes of one kind of state that ZeRO `stage` and above shards."""
+        if stage > zero_stage:
+            return per_param * params_local / 1
+        dense = per_param * (params_local - experts_local) / shard
+        return dense + per_param * experts_local / expert_group if experts_local else dense
+
+    weights = sharded(wb, 3)
+    grads = sharded(gb, 2)
+    opt = 0.0 if cpu_offload else sharded(ob, 1)
 
     # Autocast caches a 16-bit copy of each weight for the whole forward+backward (non-sharded weights);
     # with ZeRO-3/FSDP the gathered 16-bit layer is the copy: current + prefetched layer, plus one layer's
