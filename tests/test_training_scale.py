@@ -295,14 +295,20 @@ def test_mla_attention_keeps_its_own_widths() -> None:
 
 @pytest.mark.parametrize(("preset", "nodes", "framework", "top_k", "seq"), [
     ("llama-3.1-70b", 8, "megatron", 3, 2048), ("llama-3.1-405b", 64, "megatron", 3, 8192),
-    ("llama-3.1-8b", 16, "pytorch_fsdp", 1, 8192), ("llama-3.1-70b", 4, "deepspeed", 2, 4096)])
+    ("llama-3.1-8b", 16, "pytorch_fsdp", 1, 8192), ("llama-3.1-70b", 4, "deepspeed", 2, 4096),
+    ("llama-3.1-8b", 4, "pytorch_fsdp", 1, 2048), ("llama-3.1-8b", 8, "megatron", 1, 2048),
+    ("llama-3.1-70b", 8, "pytorch_fsdp", 1, 2048)])
 def test_bounded_search_ranks_exactly_as_timing_every_layout(preset: str, nodes: int, framework: str, top_k: int,
                                                              seq: int) -> None:
-    """The search skips a layout whose step time without recompute is below the k-th best family found so far; the
-    plan (ranking, rejections, layouts evaluated) is the one timing every layout that fits gives."""
+    """The search skips a layout whose step time without recompute is below the k-th best family found so far: the
+    tool's plan (ranking, rejections, layouts evaluated) is the one timing every layout that fits gives. Planners
+    that read only the ranking (best_layout) also skip whole groups whose compute alone cannot reach that bar: the
+    same ranking."""
     from ml_expert_mcp.tools.training.strategy import _search
 
     req = SelectDistributionRequest(model=ModelSpec(preset=preset), cluster=ClusterSpec(nodes=nodes),
                                     training=TrainingSpec(sequence_length=seq), framework=framework, top_k=top_k)
-    bounded, reference = _search(req, False, prune=True), _search(req, False, prune=False)
+    bounded, reference = _search(req, True, prune=True), _search(req, True, prune=False)
     assert bounded.ranked and bounded.model_dump() == reference.model_dump()
+    ranking_only = _search(req, False, prune=True)
+    assert ranking_only.ranked == reference.ranked and ranking_only.layouts_evaluated <= reference.layouts_evaluated

@@ -75,29 +75,56 @@ def evaluate(
                                     recompute_share=recompute_share, seq=seq)
     step = None
     if with_time:
-        split = stage_split(arch.layers, pp) if arch.is_transformer else None
-        if split is not None:
-            first, middle, last = split
-            per_layer = arch.model_flops_per_token(seq) - 6.0 * arch.vocab * arch.hidden * (0 if arch.family == "vit" else 1)
-            per_layer = max(per_layer, 1.0) / arch.layers
-            head = arch.model_flops_per_token(seq) - per_layer * arch.layers
-            slowest = max(first * per_layer, middle * per_layer, last * per_layer + head)
-            imbalance = slowest * pp / (per_layer * arch.layers + head)
-        else:
-            imbalance = 1.0
-        params_per_gpu = arch.total_params / (tp * pp)
-        grad_bytes = 2 if megatron_style or t.precision in ("bf16", "fp8") else 4
-        step = predict_step_time(
-            arch, ctx.gpu, precision=t.precision, seq=seq, micro_batch=micro_batch,
-            num_micro_batches=accumulation, checkpointing=checkpointing, dp=dp, tp=tp, pp=pp, cp=cp,
-            zero_stage=zero, cpu_offload=offload, gpus_per_node=ctx.cluster.gpus_per_node,
-            intra_gbps=ctx.intra_gbps, inter_gbps=ctx.inter_gbps, params_per_gpu=params_per_gpu,
-            grad_bytes=grad_bytes, interleave=virtual, shard_group=group, fsdp_style=not megatron_style,
-            pipeline_imbalance=max(1.0, imbalance), recompute_share=recompute_share,
-        )
+        step = _step(ctx, dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, offload=offload, group=group, micro_batch=micro_batch,
+                     accumulation=accumulation, checkpointing=checkpointing, megatron_style=megatron_style,
+                     virtual=virtual, recompute_share=recompute_share, seq=seq)
     step = adjust_step(ctx, step, tp=tp, pp=pp, cp=cp, micro_batch=micro_batch, accumulation=accumulation,
                        checkpointing=checkpointing, ep=ep, etp=etp, virtual=virtual)
     return LayoutResult(mem, device, fits, step, ep, etp)
+
+
+def step_only(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, zero: int, hybrid: bool, offload: bool,
+              micro_batch: int, accumulation: int, checkpointing: str, megatron_style: bool, virtual: int = 1,
+              recompute_layers: int | None = None) -> StepTime:
+    """The step time `evaluate` gives a dense layout, without its memory: searches bound with it what a layout can
+    reach before they pay for its memory."""
+    arch = ctx.arch
+    step = adjust_step(ctx, _step(
+        ctx, dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, offload=offload, group=shard_group(ctx, dp, tp, cp, hybrid),
+        micro_batch=micro_batch, accumulation=accumulation, checkpointing=checkpointing, megatron_style=megatron_style,
+        virtual=virtual, seq=ctx.training.sequence_length if arch.is_transformer else 1,
+        recompute_share=1.0 if recompute_layers is None else recompute_layers / chunk_layers(arch.layers, pp, virtual)),
+        tp=tp, pp=pp, cp=cp, micro_batch=micro_batch, accumulation=accumulation, checkpointing=checkpointing, ep=1,
+        etp=1, virtual=virtual)
+    assert step is not None
+    return step
+
+
+def _step(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, zero: int, offload: bool, group: int,
+          micro_batch: int, accumulation: int, checkpointing: str, megatron_style: bool, virtual: int,
+          recompute_share: float, seq: int) -> StepTime:
+    t = ctx.training
+    arch = ctx.arch
+    split = stage_split(arch.layers, pp) if arch.is_transformer else None
+    if split is not None:
+        first, middle, last = split
+        per_layer = arch.model_flops_per_token(seq) - 6.0 * arch.vocab * arch.hidden * (0 if arch.family == "vit" else 1)
+        per_layer = max(per_layer, 1.0) / arch.layers
+        head = arch.model_flops_per_token(seq) - per_layer * arch.layers
+        slowest = max(first * per_layer, middle * per_layer, last * per_layer + head)
+        imbalance = slowest * pp / (per_layer * arch.layers + head)
+    else:
+        imbalance = 1.0
+    params_per_gpu = arch.total_params / (tp * pp)
+    grad_bytes = 2 if megatron_style or t.precision in ("bf16", "fp8") else 4
+    return predict_step_time(
+        arch, ctx.gpu, precision=t.precision, seq=seq, micro_batch=micro_batch,
+        num_micro_batches=accumulation, checkpointing=checkpointing, dp=dp, tp=tp, pp=pp, cp=cp,
+        zero_stage=zero, cpu_offload=offload, gpus_per_node=ctx.cluster.gpus_per_node,
+        intra_gbps=ctx.intra_gbps, inter_gbps=ctx.inter_gbps, params_per_gpu=params_per_gpu,
+        grad_bytes=grad_bytes, interleave=virtual, shard_group=group, fsdp_style=not megatron_style,
+        pipeline_imbalance=max(1.0, imbalance), recompute_share=recompute_share,
+    )
 
 
 def _memory(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, sp: bool, zero: int, offload: bool, group: int,

@@ -76,6 +76,7 @@ class StepTime:
     tokens_per_s: float
     mfu: float
     hfu: float
+    offload_s: float = 0.0  # CPU optimizer step and the PCIe copies (part of other_s)
 
 
 def predict_step_time(
@@ -172,4 +173,5 @@ def predict_step_time(
         data_parallel_exposed_s=dp_exposed, pipeline_bubble_s=bubble,
         other_s=num_micro_batches * other_mb + offload, tokens_per_s=tokens_per_s,
         mfu=model_flops * tokens_per_s / (n_gpus * peak), hfu=hw_flops * tokens_per_s / (n_gpus * peak),
+        offload_s=offload,
     )

@@ -32,6 +32,7 @@ from ml_expert_mcp.tools.training.evaluation import (
     gib,
     least_block_recompute,
     op_level,
+    step_only,
 )
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.moe import ExpertLayout, fsdp_expert_note
@@ -160,6 +161,7 @@ class _Tally:
     fitting: set[str] = field(default_factory=set)  # strategy families with a layout that fits
     family_best: dict[tuple[Any, ...], float] = field(default_factory=dict)  # best tokens/s per (tp, pp, cp, ZeRO, ...)
     prune: bool = True  # False: time every layout that fits (the reference the tests compare the pruned search with)
+    skip_groups: bool = False  # also skip whole (family, checkpointing) groups before their memory: the ranking only
 
     def bar(self, k: int) -> float:
         """Tokens/s a layout must beat to matter: the k-th best family so far (the plan ranks k distinct families),
@@ -190,7 +192,8 @@ def _context(req: SelectDistributionRequest) -> tuple[TrainingContext, int]:
 def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = True) -> DistributionPlan:
     ctx, gb = _context(req)
     arch = ctx.arch
-    tally = _Tally(prune=prune)
+    # a plan without the fix search is read only for its ranking (best_layout): rejections and counts need not be whole
+    tally = _Tally(prune=prune, skip_groups=prune and not suggest_fixes)
     candidates = list(_fitting_layouts(req, ctx, gb, tally))
     best_rejection, evaluated = tally.rejected, tally.evaluated
     # best first; ties broken by fewer accumulation steps (bigger kernels), less memory, then the layout tuple
@@ -262,6 +265,12 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                                 mbs = [fixed_mb] if fixed_mb else [m for m in MICRO_BATCHES if per_rank % m == 0]
                                 if ckpt != "full" and full_missed:
                                     continue  # keeps more than full checkpointing, which did not fit
+                                least = ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer
+                                if tally.skip_groups and arch.experts <= 1 and tally.family_best and _out_of_reach(
+                                        ctx, req, tally.bar(req.top_k), mbs, per_rank, least, dict(
+                                            dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, hybrid=hybrid, offload=offload,
+                                            checkpointing=op_level(ckpt, req.framework), megatron_style=meg)):
+                                    continue  # no micro-batch or virtual stage of this group can be ranked
                                 for mb in mbs:
                                     if per_rank % mb:
                                         _reject(tally.rejected, name, 1e9, f"micro-batch {mb} does not divide {per_rank} samples per rank")
@@ -285,7 +294,6 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                                     # reused when it is timed; not for MoE expert layouts, which timing may choose anew
                                     reuse = kw["ep"] is not None
                                     memory = {(1, chunk_layers(arch.layers, pp, 1)): res} if reuse else {}
-                                    least = ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer
                                     for v in vs:
                                         chunk = chunk_layers(arch.layers, pp, v)
                                         if reuse and tally.family_best:
@@ -318,6 +326,18 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                                         tally.family_best[family] = max(tally.family_best.get(family, 0.0), tokens)
                                         tally.fitting.add(name)
                                         yield tokens, key, timed
+
+
+def _out_of_reach(ctx: TrainingContext, req: SelectDistributionRequest, bar: float, mbs: list[int], per_rank: int,
+                  least: bool, kw: dict[str, Any]) -> bool:
+    """Whether no micro-batch or virtual stage of a (family, checkpointing) group can reach `bar` tokens/s, so its
+    memory need not be evaluated. Bound: a step takes at least its matmul compute (the same for every micro-batch
+    size, without recompute where the recompute is searched) and the CPU optimizer step."""
+    mb = next((m for m in mbs if per_rank % m == 0), None)
+    if mb is None:
+        return False
+    st = step_only(ctx, **kw, micro_batch=mb, accumulation=per_rank // mb, recompute_layers=0 if least else None)
+    return st.tokens_per_s * st.step_s / (st.compute_s + st.offload_s) < bar  # compute_s after adjust_step
 
 
 def _reject(store: dict[str, tuple[float, str]], name: str, score: float, why: str) -> None:
