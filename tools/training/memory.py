@@ -260,7 +260,7 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
     def sharded(per_param: float, stage: int) -> float:
         """Bytes of one kind of state that ZeRO `stage` and above shards."""
         if stage > zero_stage:
-            return per_param * params_local / 1
+            return per_param * params_local
         dense = per_param * (params_local - experts_local) / shard
         return dense + per_param * experts_local / expert_group if experts_local else dense
 

@@ -266,10 +266,10 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                                 if ckpt != "full" and full_missed:
                                     continue  # keeps more than full checkpointing, which did not fit
                                 least = ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer
+                                group: dict[str, Any] = dict(dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, hybrid=hybrid, offload=offload,
+                                                             checkpointing=op_level(ckpt, req.framework), megatron_style=meg)
                                 if tally.skip_groups and arch.experts <= 1 and tally.family_best and _out_of_reach(
-                                        ctx, req, tally.bar(req.top_k), mbs, per_rank, least, dict(
-                                            dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, hybrid=hybrid, offload=offload,
-                                            checkpointing=op_level(ckpt, req.framework), megatron_style=meg)):
+                                        ctx, tally.bar(req.top_k), mbs, per_rank, least, group):
                                     continue  # no micro-batch or virtual stage of this group can be ranked
                                 for mb in mbs:
                                     if per_rank % mb:
@@ -278,11 +278,9 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                                     acc = per_rank // mb
                                     vs = [v for v in VIRTUAL_STAGES if interleave_ok(arch.layers, pp, v, acc)] \
                                         if req.framework == "megatron" else [1]
-                                    kw = dict(dp=dp, tp=tp, pp=pp, cp=cp, sp=tp > 1 and req.framework in sp_frameworks,
-                                              zero=zero, hybrid=hybrid, offload=offload, micro_batch=mb,
-                                              accumulation=acc, checkpointing=op_level(ckpt, req.framework), megatron_style=meg,
+                                    kw = dict(group, sp=tp > 1 and req.framework in sp_frameworks, micro_batch=mb, accumulation=acc,
                                               ep=None if arch.experts > 1 and req.framework == "megatron" else 1)  # MoE: EP x ETP searched (Megatron; the FSDP/DeepSpeed code shards experts like any weight)
-                                    res = evaluate(ctx, **kw, with_time=False)  # type: ignore[arg-type]
+                                    res = evaluate(ctx, **kw, with_time=False)
                                     tally.evaluated += 1
                                     if not res.fits:
                                         full_missed = full_missed or (ckpt == "full" and mb == mbs[0])
@@ -300,9 +298,9 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                                             # branch and bound: the step time without any recompute (exact when
                                             # nothing is recomputed per block) is a bound; a layout below the k-th
                                             # best family cannot be ranked, so its memory and recompute are skipped
-                                            bound = evaluate(ctx, **kw, virtual=v, recompute_layers=0 if least else None,  # type: ignore[arg-type]
-                                                             memory=res)
-                                            if bound.step.tokens_per_s < tally.bar(req.top_k):  # type: ignore[union-attr]
+                                            bound = step_only(ctx, **group, micro_batch=mb, accumulation=acc, virtual=v,
+                                                              recompute_layers=0 if least else None)
+                                            if bound.tokens_per_s < tally.bar(req.top_k):
                                                 if v == 1:  # v = 1 reuses the memory above: it fits
                                                     tally.fitting.add(name)
                                                 continue
@@ -316,20 +314,20 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                                         block = None  # Megatron: checkpoint only as many layers per chunk as it takes
                                         if least:
                                             block = least_block_recompute(ctx, chunk, memory_at)
-                                        timed = evaluate(ctx, **kw, virtual=v, recompute_layers=block,  # type: ignore[arg-type]
+                                        timed = evaluate(ctx, **kw, virtual=v, recompute_layers=block,
                                                          memory=memory.get((v, chunk if block is None else block)) if reuse else None)
                                         if not timed.fits:
                                             continue
                                         key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block)
                                         tokens = timed.step.tokens_per_s  # type: ignore[union-attr]
-                                        family = (tp, pp, cp, zero, hybrid, offload)
+                                        family = _family(key)
                                         tally.family_best[family] = max(tally.family_best.get(family, 0.0), tokens)
                                         tally.fitting.add(name)
                                         yield tokens, key, timed
 
 
-def _out_of_reach(ctx: TrainingContext, req: SelectDistributionRequest, bar: float, mbs: list[int], per_rank: int,
-                  least: bool, kw: dict[str, Any]) -> bool:
+def _out_of_reach(ctx: TrainingContext, bar: float, mbs: list[int], per_rank: int, least: bool,
+                  kw: dict[str, Any]) -> bool:
     """Whether no micro-batch or virtual stage of a (family, checkpointing) group can reach `bar` tokens/s, so its
     memory need not be evaluated. Bound: a step takes at least its matmul compute (the same for every micro-batch
     size, without recompute where the recompute is searched) and the CPU optimizer step."""
@@ -346,13 +344,18 @@ def _reject(store: dict[str, tuple[float, str]], name: str, score: float, why: s
         store[name] = (score, why)
 
 
+def _family(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A layout's strategy family, (tp, pp, cp, ZeRO, hybrid, offload): what the ranking keeps distinct."""
+    tp, pp, cp, _dp, zero, hybrid, offload, *_ = key
+    return (tp, pp, cp, zero, hybrid, offload)
+
+
 def _distinct(candidates: list[tuple[float, tuple[Any, ...], LayoutResult]], k: int) -> list[tuple[float, tuple[Any, ...], LayoutResult]]:
     """Top k with distinct (strategy, tp, pp, cp) so the alternatives differ in kind, not just micro-batch."""
     seen: set[tuple[Any, ...]] = set()
     out = []
     for cand in candidates:
-        tp, pp, cp, dp, zero, hybrid, offload, *_ = cand[1]
-        family = (tp, pp, cp, zero, hybrid, offload)
+        family = _family(cand[1])
         if family in seen:
             continue
         seen.add(family)
