@@ -218,3 +218,30 @@ def test_whole_flow_against_moto() -> None:
     target = policies[0]["TargetTrackingScalingPolicyConfiguration"]
     assert target["TargetValue"] == plan.invocations_per_instance_target
     assert target["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+
+
+@pytest.mark.parametrize(("preset", "tokens", "hours", "spot"), [
+    ("llama-3.1-8b", 2e9, 72, True), ("llama-3.1-8b", 3e10, 24, False), ("llama-3.2-1b", 1e8, 2, True),
+    ("llama-3.1-70b", 3e10, 400, False)])
+def test_deadline_floor_in_the_search_changes_no_plan(monkeypatch, preset: str, tokens: float, hours: float,
+                                                      spot: bool) -> None:
+    """Counts before the last search only for layouts fast enough for max_hours (best_layout's at_least): the plan is
+    the one searching every count in full gives."""
+    import ml_expert_mcp.tools.sagemaker.job as job
+    from ml_expert_mcp.tools.training import strategy
+
+    req = PlanSageMakerJobRequest.model_validate({
+        "job_name": "j", "workload": {"model": {"preset": preset}, "train_tokens": tokens},
+        "dataset": {"train_s3_uri": "s3://bucket/train", "size_gb": 20}, "aws": {"role_arn": ROLE},
+        "output_s3_uri": "s3://bucket/out", "spot": {"use_spot": spot}, "budget": {"max_hours": hours}})
+    floors: list[float] = []
+
+    def recording(r: strategy.SelectDistributionRequest, at_least: float = -math.inf) -> object:
+        floors.append(at_least)
+        return strategy.best_layout(r, at_least)
+
+    monkeypatch.setattr(job, "best_layout", recording)
+    floored = plan_sagemaker_job(req).model_dump_json()
+    assert any(f > 0 for f in floors)
+    monkeypatch.setattr(job, "best_layout", lambda r, at_least=-math.inf: strategy.best_layout(r))
+    assert floored == plan_sagemaker_job(req).model_dump_json()

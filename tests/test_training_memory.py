@@ -121,6 +121,18 @@ def test_moe_under_autocast_keeps_experts_in_fp32_as_hugging_face_runs_them() ->
     assert amp.activations > 1.6 * bf16.activations  # 4-byte expert activations (measured 157 vs 88 x hidden per token)
 
 
+
+@pytest.mark.parametrize("preset", ["llama-4-maverick", "deepseek-v3"])
+def test_moe_with_dense_layers_casts_the_dense_mlps_under_autocast(preset: str) -> None:
+    # Maverick interleaves dense and MoE layers, DeepSeek-V3 starts with 3 dense ones: the routed experts of the MoE
+    # layers stay fp32, everything else matmul-shaped gets a 16-bit copy. A copy is never negative, and it covers at
+    # least the dense layers' MLPs (2 bytes per weight).
+    arch = resolve_model(ModelSpec(preset=preset))
+    amp = estimate_memory(arch, precision="amp_bf16", optimizer="adamw", seq=1024, micro_batch=1, checkpointing="full",
+                          attention="sdpa", dp=64, zero_stage=1)
+    assert amp.autocast_weight_copies >= 2 * arch.dense_layers * arch.dense_mlp_params > 0
+    assert amp.autocast_weight_copies < 2 * (arch.total_params - arch.moe_layers * arch.expert_params_per_layer) * 1.01
+
 def test_gpt2_presets_pay_for_the_unfused_gelu() -> None:
     gpt2 = resolve_model(ModelSpec(preset="gpt2-medium"))
     fused = resolve_model(ModelSpec(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,

@@ -297,18 +297,42 @@ def test_mla_attention_keeps_its_own_widths() -> None:
     ("llama-3.1-70b", 8, "megatron", 3, 2048), ("llama-3.1-405b", 64, "megatron", 3, 8192),
     ("llama-3.1-8b", 16, "pytorch_fsdp", 1, 8192), ("llama-3.1-70b", 4, "deepspeed", 2, 4096),
     ("llama-3.1-8b", 4, "pytorch_fsdp", 1, 2048), ("llama-3.1-8b", 8, "megatron", 1, 2048),
-    ("llama-3.1-70b", 8, "pytorch_fsdp", 1, 2048)])
+    ("llama-3.1-70b", 8, "pytorch_fsdp", 1, 2048), ("llama-3.1-8b", -8, "pytorch_fsdp", 1, 4096)])
 def test_bounded_search_ranks_exactly_as_timing_every_layout(preset: str, nodes: int, framework: str, top_k: int,
                                                              seq: int) -> None:
     """The search skips a layout whose step time without recompute is below the k-th best family found so far: the
     tool's plan (ranking, rejections, layouts evaluated) is the one timing every layout that fits gives. Planners
-    that read only the ranking (best_layout) also skip whole groups whose compute alone cannot reach that bar: the
-    same ranking."""
+    that read only the ranking (best_layout) also skip whole groups that cannot reach that bar (the fastest
+    micro-batch's step without pipelining, the compute alone with it): the same ranking."""
     from ml_expert_mcp.tools.training.strategy import _search
 
-    req = SelectDistributionRequest(model=ModelSpec(preset=preset), cluster=ClusterSpec(nodes=nodes),
+    # nodes < 0: that many nodes of 4 A10G on a slow network (hybrid shard, offload and TP compete)
+    cluster = ClusterSpec(nodes=nodes) if nodes > 0 else ClusterSpec(gpu="A10G", gpus_per_node=4, nodes=-nodes,
+                                                                     inter_node_gbps=1.25)
+    req = SelectDistributionRequest(model=ModelSpec(preset=preset), cluster=cluster,
                                     training=TrainingSpec(sequence_length=seq), framework=framework, top_k=top_k)
     bounded, reference = _search(req, True, prune=True), _search(req, True, prune=False)
     assert bounded.ranked and bounded.model_dump() == reference.model_dump()
     ranking_only = _search(req, False, prune=True)
     assert ranking_only.ranked == reference.ranked and ranking_only.layouts_evaluated <= reference.layouts_evaluated
+    # a caller's floor (best_layout's at_least): the same best layout when it reaches the floor; nothing as fast as
+    # the floor when it does not
+    best = reference.ranked[0].tokens_per_s
+    assert _search(req, False, at_least=0.999 * best).ranked[:1] == reference.ranked[:1]
+    above = _search(req, False, at_least=1.001 * best)
+    assert all(r.tokens_per_s < 1.001 * best for r in above.ranked)
+    assert above.layouts_evaluated <= ranking_only.layouts_evaluated
+
+
+def test_fp8_under_fsdp_says_its_memory_ran_under_the_published_figure() -> None:
+    def caveats(precision: str, zero: int) -> list[str]:
+        req = EstimateTrainingMemoryRequest.model_validate({
+            "model": {"preset": "llama-3.1-8b"}, "training": {"precision": precision},
+            "layout": {"data_parallel": 8, "zero_stage": zero}})
+        return estimate_training_memory(req).assumptions
+
+    assert any("fp8 under FSDP" in c and "71.9 GiB" in c for c in caveats("fp8", 3))
+    assert not any("fp8 under FSDP" in c for c in caveats("fp8", 1) + caveats("amp_bf16", 3))
+    plan = select_distribution_strategy(SelectDistributionRequest.model_validate({
+        "model": {"preset": "llama-3.1-8b"}, "training": {"precision": "fp8"}, "framework": "pytorch_fsdp"}))
+    assert plan.ranked[0].layout.zero_stage == 3 and any("fp8 under FSDP" in c for c in plan.caveats)

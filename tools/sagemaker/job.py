@@ -268,7 +268,12 @@ def _evaluate_type(req: PlanSageMakerJobRequest, inst: InstanceType, startup: fl
     framework = "tensorflow" if req.code.framework == "tensorflow" else "pytorch_fsdp"
     last_reason = "does not fit"
     assert inst.gpu is not None
-    for count in _counts(req.max_instances):
+    counts = _counts(req.max_instances)
+    limit = req.budget.max_hours / (SPOT_TIME_MARGIN if req.spot.use_spot else 1.0)
+    # tokens/s that finishes within the limit: a count before the last needs no layout slower than this (only the
+    # last count's shortfall is reported), so its search skips what cannot reach it
+    needed = (w.train_tokens or 0.0) / ((limit - startup) * 3600) if limit > startup else math.inf
+    for count in counts:
         if w.model is None:
             assert w.gpu_memory_gib and w.gpu_count and w.runtime_hours
             if gpu_catalog()[inst.gpu].usable_memory_gib < w.gpu_memory_gib:
@@ -289,7 +294,8 @@ def _evaluate_type(req: PlanSageMakerJobRequest, inst: InstanceType, startup: fl
                               cpu_cores_per_node=max(1, inst.vcpus // 2))
         try:
             best = best_layout(SelectDistributionRequest(model=w.model, training=w.training, cluster=cluster,
-                                                         framework=framework, top_k=1))
+                                                         framework=framework, top_k=1),
+                               at_least=needed * (1 - 1e-9) if count != counts[-1] else -math.inf)
         except PlanInputError as err:  # e.g. bf16 asked on a GPU without it: this type cannot run the plan
             return _option(inst, count, None, None, req.spot.assumed_discount, str(err)), None
         if best is None:
@@ -302,7 +308,6 @@ def _evaluate_type(req: PlanSageMakerJobRequest, inst: InstanceType, startup: fl
         if bound is not None and bound < rate:
             rate, strategy = bound, f"{best.strategy}, CPU-decode bound"
         hours = w.train_tokens / rate / 3600 + startup
-        limit = req.budget.max_hours / (SPOT_TIME_MARGIN if req.spot.use_spot else 1.0)
         if hours > limit:
             last_reason = (f"{hours:.1f} h on {count} x {inst.id} > max_hours {req.budget.max_hours:g}"
                            + (f" / {SPOT_TIME_MARGIN:g} spot margin" if req.spot.use_spot else ""))

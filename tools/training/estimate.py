@@ -13,7 +13,7 @@ from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.training.context import build_context, check_layout
 from ml_expert_mcp.tools.training.evaluation import chunk_layers, evaluate, fit_limit_gib, gib, op_level
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
-from ml_expert_mcp.tools.training.memory import CUDA_CONTEXT_GIB, FRAGMENTATION, NCCL_BUFFERS_GIB
+from ml_expert_mcp.tools.training.memory import CUDA_CONTEXT_GIB, FRAGMENTATION, NCCL_BUFFERS_GIB, memory_caveats
 from ml_expert_mcp.tools.training.moe import check_expert_layout
 from ml_expert_mcp.tools.training.plans import MemoryEstimate, MemoryTerm
 from ml_expert_mcp.tools.training.specialisations import describe
@@ -92,6 +92,7 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
         "step time, throughput and MFU: the same model select_distribution_strategy ranks by",
     ]
     assumptions += model_caveats(ctx.arch)
+    assumptions += memory_caveats(ctx.training.precision, lay.zero_stage)
     assumptions += alias_notes(("cluster.gpu", req.cluster.gpu, ctx.gpu.id), ("model.preset", req.model.preset, ctx.arch.name))
     assumptions += describe(ctx, dp=lay.data_parallel, zero=lay.zero_stage, offload=lay.cpu_offload,
                             micro_batch=lay.micro_batch_size, accumulation=lay.gradient_accumulation_steps,

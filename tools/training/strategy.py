@@ -35,6 +35,7 @@ from ml_expert_mcp.tools.training.evaluation import (
     step_only,
 )
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, ModelSpec, TrainingSpec
+from ml_expert_mcp.tools.training.memory import memory_caveats
 from ml_expert_mcp.tools.training.moe import ExpertLayout, fsdp_expert_note
 from ml_expert_mcp.tools.training.pipeline import bubble_fraction, interleave_ok, stage_split
 from ml_expert_mcp.tools.training.plans import RankedLayout
@@ -123,9 +124,11 @@ def select_distribution_strategy(req: SelectDistributionRequest) -> Distribution
     return _cached_search(_search_key(req), suggest_fixes=True).model_copy(deep=True)
 
 
-def best_layout(req: SelectDistributionRequest) -> RankedLayout | None:
-    """The best-ranked layout, or None when nothing fits; for planners that try many clusters (no fix search)."""
-    plan = _cached_search(_search_key(req), suggest_fixes=False)
+def best_layout(req: SelectDistributionRequest, at_least: float = -math.inf) -> RankedLayout | None:
+    """The best-ranked layout, or None when nothing fits; for planners that try many clusters (no fix search).
+    `at_least` (tokens/s): the caller only needs a layout this fast (a deadline), so the search skips whatever cannot
+    reach it; the best layout is the same when it does, and None or a slower layout is all it says when it does not."""
+    plan = _cached_search(_search_key(req), suggest_fixes=False, at_least=at_least)
     return plan.ranked[0].model_copy(deep=True) if plan.fits and plan.ranked else None
 
 
@@ -142,10 +145,10 @@ SEARCH_CACHE_SIZE = 512  # searches kept per process: a SageMaker plan runs one 
 
 
 @lru_cache(maxsize=SEARCH_CACHE_SIZE)
-def _cached_search(request_json: str, suggest_fixes: bool) -> DistributionPlan:
+def _cached_search(request_json: str, suggest_fixes: bool, at_least: float = -math.inf) -> DistributionPlan:
     """The search is a pure function of its request: planners that try many clusters with the same GPU shape, and
     re-plans that change only names, buckets or budgets, reuse it."""
-    return _search(SelectDistributionRequest.model_validate_json(request_json), suggest_fixes)
+    return _search(SelectDistributionRequest.model_validate_json(request_json), suggest_fixes, at_least=at_least)
 
 
 Candidate = tuple[float, tuple[Any, ...], LayoutResult]
@@ -162,13 +165,19 @@ class _Tally:
     family_best: dict[tuple[Any, ...], float] = field(default_factory=dict)  # best tokens/s per (tp, pp, cp, ZeRO, ...)
     prune: bool = True  # False: time every layout that fits (the reference the tests compare the pruned search with)
     skip_groups: bool = False  # also skip whole (family, checkpointing) groups before their memory: the ranking only
+    floor: float = -math.inf  # tokens/s below which the caller has no use for a layout (best_layout's at_least)
 
     def bar(self, k: int) -> float:
         """Tokens/s a layout must beat to matter: the k-th best family so far (the plan ranks k distinct families),
-        less a margin below the rounding of the ranking; nothing before k families have fitted."""
-        if not self.prune or len(self.family_best) < k:
+        or the caller's floor when higher, less a margin below the rounding of the ranking."""
+        if not self.prune:
             return -math.inf
-        return sorted(self.family_best.values(), reverse=True)[k - 1] - 1e-6
+        kth = sorted(self.family_best.values(), reverse=True)[k - 1] if len(self.family_best) >= k else -math.inf
+        return max(kth, self.floor) - 1e-6
+
+    def bounding(self) -> bool:
+        """Whether there is a bar yet (a fitted family or a floor): before, bounds are not worth computing."""
+        return bool(self.family_best) or self.floor > -math.inf
 
 
 def any_layout_fits(req: SelectDistributionRequest) -> bool:
@@ -189,11 +198,12 @@ def _context(req: SelectDistributionRequest) -> tuple[TrainingContext, int]:
     return ctx, req.training.global_batch_size or default_global_batch(ctx)
 
 
-def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = True) -> DistributionPlan:
+def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = True,
+            at_least: float = -math.inf) -> DistributionPlan:
     ctx, gb = _context(req)
     arch = ctx.arch
     # a plan without the fix search is read only for its ranking (best_layout): rejections and counts need not be whole
-    tally = _Tally(prune=prune, skip_groups=prune and not suggest_fixes)
+    tally = _Tally(prune=prune, skip_groups=prune and not suggest_fixes, floor=at_least if not suggest_fixes else -math.inf)
     candidates = list(_fitting_layouts(req, ctx, gb, tally))
     best_rejection, evaluated = tally.rejected, tally.evaluated
     # best first; ties broken by fewer accumulation steps (bigger kernels), less memory, then the layout tuple
@@ -210,6 +220,8 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = T
     if ctx.gpu.notes:
         caveats.append(f"{ctx.gpu.id}: {ctx.gpu.notes}")
     caveats += model_caveats(arch)
+    if ranked:
+        caveats += memory_caveats(ctx.training.precision, ranked[0].layout.zero_stage)
     return DistributionPlan(caveats=caveats, fits=bool(ranked), global_batch_size=gb, layouts_evaluated=evaluated,
                             ranked=ranked, rejected=rejected, to_make_it_fit=fixes, launch=launch)
 
@@ -236,6 +248,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
     sp_frameworks = ("megatron", "deepspeed")
     limit = fit_limit_gib(ctx)
 
+    families: list[tuple[int, int, int, int, int, int, bool, bool]] = []  # (tp, pp, cp, dp, per-rank batch, ZeRO, hybrid, offload)
     for tp in tps:
         for pp in pps:
             for cp in cps:
@@ -257,84 +270,91 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                         continue  # DDP cannot wrap DTensor TP parameters: TP goes with FSDP2
                     hybrids = (False, True) if (zero == 3 and ctx.cluster.nodes > 1) else (False,)
                     offloads = (False, True) if (req.allow_cpu_offload and zero >= 1 and req.framework in ("deepspeed", "pytorch_fsdp", "accelerate", "lightning")) else (False,)
-                    for hybrid in hybrids:
-                        for offload in offloads:
-                            name = strategy_name(zero, hybrid, offload, tp, pp, cp, req.framework)
-                            full_missed = False
-                            for ckpt in ckpts:
-                                mbs = [fixed_mb] if fixed_mb else [m for m in MICRO_BATCHES if per_rank % m == 0]
-                                if ckpt != "full" and full_missed:
-                                    continue  # keeps more than full checkpointing, which did not fit
-                                least = ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer
-                                group: dict[str, Any] = dict(dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, hybrid=hybrid, offload=offload,
-                                                             checkpointing=op_level(ckpt, req.framework), megatron_style=meg)
-                                if tally.skip_groups and arch.experts <= 1 and tally.family_best and _out_of_reach(
-                                        ctx, tally.bar(req.top_k), mbs, per_rank, least, group):
-                                    continue  # no micro-batch or virtual stage of this group can be ranked
-                                for mb in mbs:
-                                    if per_rank % mb:
-                                        _reject(tally.rejected, name, 1e9, f"micro-batch {mb} does not divide {per_rank} samples per rank")
-                                        break
-                                    acc = per_rank // mb
-                                    vs = [v for v in VIRTUAL_STAGES if interleave_ok(arch.layers, pp, v, acc)] \
-                                        if req.framework == "megatron" else [1]
-                                    kw = dict(group, sp=tp > 1 and req.framework in sp_frameworks, micro_batch=mb, accumulation=acc,
-                                              ep=None if arch.experts > 1 and req.framework == "megatron" else 1)  # MoE: EP x ETP searched (Megatron; the FSDP/DeepSpeed code shards experts like any weight)
-                                    res = evaluate(ctx, **kw, with_time=False)
-                                    tally.evaluated += 1
-                                    if not res.fits:
-                                        full_missed = full_missed or (ckpt == "full" and mb == mbs[0])
-                                        _reject(tally.rejected, name, res.device_gib,
-                                                f"{res.device_gib:.1f} GiB per GPU > {limit:.1f} GiB "
-                                                f"({ctx.gpu.usable_memory_gib} usable less {ctx.cluster.memory_headroom:.0%} headroom)")
-                                        break  # larger micro-batches need more memory
-                                    # memory evaluations of this layout by (virtual stages, layers recomputed per chunk),
-                                    # reused when it is timed; not for MoE expert layouts, which timing may choose anew
-                                    reuse = kw["ep"] is not None
-                                    memory = {(1, chunk_layers(arch.layers, pp, 1)): res} if reuse else {}
-                                    for v in vs:
-                                        chunk = chunk_layers(arch.layers, pp, v)
-                                        if reuse and tally.family_best:
-                                            # branch and bound: the step time without any recompute (exact when
-                                            # nothing is recomputed per block) is a bound; a layout below the k-th
-                                            # best family cannot be ranked, so its memory and recompute are skipped
-                                            bound = step_only(ctx, **group, micro_batch=mb, accumulation=acc, virtual=v,
-                                                              recompute_layers=0 if least else None)
-                                            if bound.tokens_per_s < tally.bar(req.top_k):
-                                                if v == 1:  # v = 1 reuses the memory above: it fits
-                                                    tally.fitting.add(name)
-                                                continue
+                    families += [(tp, pp, cp, dp, per_rank, zero, hybrid, offload) for hybrid in hybrids for offload in offloads]
+    for tp, pp, cp, dp, per_rank, zero, hybrid, offload in families:
+        name = strategy_name(zero, hybrid, offload, tp, pp, cp, req.framework)
+        full_missed = False
+        for ckpt in ckpts:
+            mbs = [fixed_mb] if fixed_mb else [m for m in MICRO_BATCHES if per_rank % m == 0]
+            if ckpt != "full" and full_missed:
+                continue  # keeps more than full checkpointing, which did not fit
+            least = ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer
+            group: dict[str, Any] = dict(dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, hybrid=hybrid, offload=offload,
+                                         checkpointing=op_level(ckpt, req.framework), megatron_style=meg)
+            if tally.skip_groups and arch.experts <= 1 and tally.bounding() and _out_of_reach(
+                    ctx, tally.bar(req.top_k), mbs, per_rank, least, group):
+                continue  # no micro-batch or virtual stage of this group can be ranked
+            for mb in mbs:
+                if per_rank % mb:
+                    _reject(tally.rejected, name, 1e9, f"micro-batch {mb} does not divide {per_rank} samples per rank")
+                    break
+                acc = per_rank // mb
+                vs = [v for v in VIRTUAL_STAGES if interleave_ok(arch.layers, pp, v, acc)] \
+                    if req.framework == "megatron" else [1]
+                kw = dict(group, sp=tp > 1 and req.framework in sp_frameworks, micro_batch=mb, accumulation=acc,
+                          ep=None if arch.experts > 1 and req.framework == "megatron" else 1)  # MoE: EP x ETP searched (Megatron; the FSDP/DeepSpeed code shards experts like any weight)
+                res = evaluate(ctx, **kw, with_time=False)
+                tally.evaluated += 1
+                if not res.fits:
+                    full_missed = full_missed or (ckpt == "full" and mb == mbs[0])
+                    _reject(tally.rejected, name, res.device_gib,
+                            f"{res.device_gib:.1f} GiB per GPU > {limit:.1f} GiB "
+                            f"({ctx.gpu.usable_memory_gib} usable less {ctx.cluster.memory_headroom:.0%} headroom)")
+                    break  # larger micro-batches need more memory
+                # memory evaluations of this layout by (virtual stages, layers recomputed per chunk),
+                # reused when it is timed; not for MoE expert layouts, which timing may choose anew
+                reuse = kw["ep"] is not None
+                memory = {(1, chunk_layers(arch.layers, pp, 1)): res} if reuse else {}
+                for v in vs:
+                    chunk = chunk_layers(arch.layers, pp, v)
+                    if reuse and tally.bounding():
+                        # branch and bound: the step time without any recompute (exact when
+                        # nothing is recomputed per block) is a bound; a layout below the k-th
+                        # best family cannot be ranked, so its memory and recompute are skipped
+                        bound = step_only(ctx, **group, micro_batch=mb, accumulation=acc, virtual=v,
+                                          recompute_layers=0 if least else None)
+                        if bound.tokens_per_s < tally.bar(req.top_k):
+                            if v == 1:  # v = 1 reuses the memory above: it fits
+                                tally.fitting.add(name)
+                            continue
 
-                                        def memory_at(n: int, kw: dict[str, Any] = kw, v: int = v,
-                                                      memory: dict[tuple[int, int], LayoutResult] = memory) -> LayoutResult:
-                                            if (v, n) not in memory:
-                                                memory[(v, n)] = evaluate(ctx, **kw, virtual=v, with_time=False, recompute_layers=n)
-                                            return memory[(v, n)]
+                    def memory_at(n: int, kw: dict[str, Any] = kw, v: int = v,
+                                  memory: dict[tuple[int, int], LayoutResult] = memory) -> LayoutResult:
+                        if (v, n) not in memory:
+                            memory[(v, n)] = evaluate(ctx, **kw, virtual=v, with_time=False, recompute_layers=n)
+                        return memory[(v, n)]
 
-                                        block = None  # Megatron: checkpoint only as many layers per chunk as it takes
-                                        if least:
-                                            block = least_block_recompute(ctx, chunk, memory_at)
-                                        timed = evaluate(ctx, **kw, virtual=v, recompute_layers=block,
-                                                         memory=memory.get((v, chunk if block is None else block)) if reuse else None)
-                                        if not timed.fits:
-                                            continue
-                                        key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block)
-                                        tokens = timed.step.tokens_per_s  # type: ignore[union-attr]
-                                        family = _family(key)
-                                        tally.family_best[family] = max(tally.family_best.get(family, 0.0), tokens)
-                                        tally.fitting.add(name)
-                                        yield tokens, key, timed
+                    block = None  # Megatron: checkpoint only as many layers per chunk as it takes
+                    if least:
+                        block = least_block_recompute(ctx, chunk, memory_at)
+                    timed = evaluate(ctx, **kw, virtual=v, recompute_layers=block,
+                                     memory=memory.get((v, chunk if block is None else block)) if reuse else None)
+                    if not timed.fits:
+                        continue
+                    key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block)
+                    tokens = timed.step.tokens_per_s  # type: ignore[union-attr]
+                    family = _family(key)
+                    tally.family_best[family] = max(tally.family_best.get(family, 0.0), tokens)
+                    tally.fitting.add(name)
+                    yield tokens, key, timed
 
 
 def _out_of_reach(ctx: TrainingContext, bar: float, mbs: list[int], per_rank: int, least: bool,
                   kw: dict[str, Any]) -> bool:
     """Whether no micro-batch or virtual stage of a (family, checkpointing) group can reach `bar` tokens/s, so its
-    memory need not be evaluated. Bound: a step takes at least its matmul compute (the same for every micro-batch
-    size, without recompute where the recompute is searched) and the CPU optimizer step."""
-    mb = next((m for m in mbs if per_rank % m == 0), None)
-    if mb is None:
+    memory need not be evaluated. Without pipelining the group's largest micro-batch is its fastest: compute,
+    tensor-parallel traffic and the CPU optimizer step are the same for every size, while the exposed sharded and
+    data-parallel traffic and the per-micro-batch gathers only shrink as micro-batches grow (step_time.py), so that
+    micro-batch's step time (without recompute where recompute is searched) bounds the group. With pipelining the
+    bubble grows with the micro-batch: the bound is then the compute and CPU optimizer step alone."""
+    sizes = [m for m in mbs if per_rank % m == 0]
+    if not sizes:
         return False
-    st = step_only(ctx, **kw, micro_batch=mb, accumulation=per_rank // mb, recompute_layers=0 if least else None)
+    recompute = 0 if least else None
+    if kw["pp"] == 1:
+        mb = sizes[-1]
+        return step_only(ctx, **kw, micro_batch=mb, accumulation=per_rank // mb, recompute_layers=recompute).tokens_per_s < bar
+    st = step_only(ctx, **kw, micro_batch=sizes[0], accumulation=per_rank // sizes[0], recompute_layers=recompute)
     return st.tokens_per_s * st.step_s / (st.compute_s + st.offload_s) < bar  # compute_s after adjust_step
 
 
