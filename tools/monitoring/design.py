@@ -126,6 +126,10 @@ def _performance(req: DesignMonitoringRequest, metric: PerformanceMetric, alpha:
                            label_delay_handling=handling)
 
 
+def _power_text(power: float) -> str:
+    """Power as a reader should see it: 0.9996 is not 'power >= 1'."""
+    return f"{power:.3g}" if power < 0.995 else ("0.9999" if power >= 0.9999 else f"{power:.4f}")
+
 @tool("Design model monitoring")
 def design_model_monitoring(req: DesignMonitoringRequest) -> MonitoringDesign:
     """Drift and performance monitoring for a deployed model: statistic, bins, window, reference size and
@@ -216,8 +220,8 @@ def design_model_monitoring(req: DesignMonitoringRequest) -> MonitoringDesign:
         caveats.append("A label delay is given but no performance metric: only drift is watched.")
     summary = (
         f"Watch {len(req.features)} feature(s) of {req.model_name} in windows of n = {n} captured rows "
-        f"({window_hours:.3g} h at {rate:.4g} rows/h) against a reference of m = {m} rows: a shift of PSI "
-        f"{req.min_psi:g} is caught with power >= {min(c.power_at_min_psi for c in checks_out):.3g} per check at "
+        f"({window_hours:.3g} h at {f'{rate:,.0f}' if rate >= 100 else f'{rate:.3g}'} rows/h) against a reference of m = {m} rows: a shift of PSI "
+        f"{req.min_psi:g} is caught with power >= {_power_text(min(c.power_at_min_psi for c in checks_out))} per check at "
         f"{req.false_alarm_rate:g} false alarms per check for the model ({alpha:.3g} per feature). Statistics: "
         + ", ".join(sorted({f"{c.type} -> {c.statistic}" for c in checks_out})) + "."
         + (f" Performance: {performance.labels_per_window} labels per window, a drop of "

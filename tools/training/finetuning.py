@@ -165,6 +165,33 @@ def adapter_params(arch: Architecture, groups: tuple[Group, ...], rank: int, dor
     return total
 
 
+# Dequantizing a quantized base runs at about this share of HBM bandwidth: the extra time per micro-batch over LoRA
+# on a 16-bit base, (passes x quantized Linear params x (stored bytes + 2 written)) / bandwidth, solved point by point
+# on Qwen-7B's QLoRA (GPTQ int4, auto-gptq) vs LoRA rows (A100 80GB, 256-8192 tokens; Qwen README "Profiling of
+# Memory and Speed", bench/evidence/peft_throughput.csv): median 0.13 of 6 points (0.11-0.27). Held out: the same
+# table's 1.8B and 14B pairs give 0.09-0.36 (median 0.11), torchtune's Llama 3.1 8B QLoRA (torchao NF4) vs LoRA on an
+# RTX 4090 0.14 (`python -m bench.peft_throughput`).
+DEQUANT_HBM_SHARE = 0.13
+
+
+def base_linear_params(arch: Architecture) -> float:
+    """Weights of the base's Linear layers (what a quantized base stores in 4/8 bits): all but the embedding, the
+    LM head and the norms."""
+    return arch.total_params - arch.embedding_params - arch.head_params - arch.hidden * (2 * arch.layers + 1)
+
+
+def dequant_seconds(arch: Architecture, ft: FinetuningSpec, hbm_tbps: float, checkpointing: str, shards: int) -> float:
+    """Seconds per micro-batch spent dequantizing the frozen base to 16 bits: once in the forward, once in the
+    backward, and once more in the recomputed forward under full checkpointing; each pass reads the stored weight
+    and writes a 16-bit copy. `shards`: model-parallel slices of the base (TP x PP)."""
+    fmt = quant_format(ft)
+    if fmt == "none":
+        return 0.0
+    params = base_linear_params(arch) + (arch.head_params if ft.stack == "litgpt" else 0.0)
+    passes = 3 if checkpointing == "full" else 2
+    return passes * params / max(shards, 1) * (BASE_BYTES[fmt] + 2.0) / (hbm_tbps * 1e12 * DEQUANT_HBM_SHARE)
+
+
 @dataclass(frozen=True, slots=True)
 class FinetuneMemory:
     terms: MemoryTerms
@@ -193,7 +220,7 @@ def finetune_memory(
     # ---- weights -------------------------------------------------------------------------------------------
     embed = arch.embedding_params
     head = arch.head_params
-    linear = arch.total_params - embed - head - arch.hidden * (2 * arch.layers + 1)
+    linear = base_linear_params(arch)
     norms = arch.hidden * (2 * arch.layers + 1)
     expert_linear = arch.expert_params_per_layer * arch.moe_layers
     per_linear = BASE_BYTES[fmt] if fmt != "none" else wb16

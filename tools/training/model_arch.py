@@ -171,10 +171,14 @@ class Architecture:
         """
         if not self.is_transformer:
             return 3.0 * self.opaque_flops / max(seq, 1)
-        matmul_params = self.active_params - self.embedding_params - self.hidden * (2 * self.layers + 1)
-        if self.tied:
-            matmul_params += self.vocab * self.hidden  # the tied head still multiplies
-        return 6.0 * matmul_params + 12.0 * self.layers * self.hidden * seq
+        return 6.0 * self.active_matmul_params + 12.0 * self.layers * self.hidden * seq
+
+    @cached_property
+    def active_matmul_params(self) -> float:
+        """Weights a token multiplies by: active parameters less the embedding lookup and the norms; a tied head
+        still multiplies by the embedding."""
+        matmul = self.active_params - self.embedding_params - self.hidden * (2 * self.layers + 1)
+        return matmul + (self.vocab * self.hidden if self.tied else 0)
 
 
 @lru_cache(maxsize=256)

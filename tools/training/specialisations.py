@@ -13,7 +13,13 @@ from dataclasses import replace
 from typing import Protocol, TypeVar
 
 from ml_expert_mcp.tools.training.context import TrainingContext
-from ml_expert_mcp.tools.training.finetuning import finetune_memory, method_effect, validate_finetuning
+from ml_expert_mcp.tools.training.finetuning import (
+    DEQUANT_HBM_SHARE,
+    dequant_seconds,
+    finetune_memory,
+    method_effect,
+    validate_finetuning,
+)
 from ml_expert_mcp.tools.training.memory import MemoryTerms
 from ml_expert_mcp.tools.training.model_arch import Architecture
 from ml_expert_mcp.tools.training.moe import (
@@ -22,9 +28,12 @@ from ml_expert_mcp.tools.training.moe import (
     local_expert_view,
     moe_time_per_micro_batch,
 )
-from ml_expert_mcp.tools.training.step_time import StepTime
+from ml_expert_mcp.tools.training.step_time import StepTime, hardware_flops_per_token
 
 MAX_EXPERT_LAYOUTS = 6  # EP candidates tried per TP x CP x DP (largest powers of two that divide)
+# Tokens per micro-batch below which fine-tuning steps are overhead-bound (Qwen LoRA table: 1.2-7x slower than the
+# compute model at 256-1,024 tokens, within 10% from 2,048; bench/evidence/peft_throughput.csv)
+SHORT_MICRO_BATCH_TOKENS = 2048
 
 
 def expert_layout(ctx: TrainingContext, ep: int, etp: int) -> ExpertLayout:
@@ -76,11 +85,17 @@ def adjust_step(
     if step is None:
         return None
     t = ctx.training
-    extra_total = 0.0
+    compute_delta = other_delta = 0.0  # seconds per step: frozen weights' skipped GEMMs; dequantization, MoE dispatch
     ft = getattr(t, "finetuning", None)
     if ft is not None and ft.method != "full":
-        # frozen weights: backward computes input gradients only (2N of the 6N FLOPs per token skipped)
-        extra_total -= step.compute_s / 3.0
+        # frozen weights: the backward skips their weight-gradient GEMMs, 2 FLOPs per frozen matmul weight per
+        # token (attention scores and every input gradient still run; a trained head keeps its own)
+        a = ctx.arch
+        frozen = a.active_matmul_params - ((a.head_params or a.embedding_params) if ft.train_lm_head else 0.0)
+        hw = hardware_flops_per_token(a, t.sequence_length if a.is_transformer else 1, checkpointing)
+        compute_delta -= step.compute_s * 2.0 * frozen / hw
+        # a quantized base is dequantized to 16 bits for every pass over it
+        other_delta += accumulation * dequant_seconds(a, ft, ctx.gpu.hbm_bandwidth_tbps, checkpointing, tp * pp)
     if ctx.arch.experts > 1:
         compute_mb = step.compute_s / max(accumulation, 1)
         moe = moe_time_per_micro_batch(
@@ -89,13 +104,12 @@ def adjust_step(
             intra_gbps=ctx.intra_gbps, inter_gbps=ctx.inter_gbps, checkpointing=checkpointing, compute_mb_s=compute_mb,
         )
         slots = accumulation + ((pp - 1) / virtual if pp > 1 else 0)
-        extra_total += slots * moe.per_micro_batch_s
-    if extra_total == 0.0:
+        other_delta += slots * moe.per_micro_batch_s
+    if compute_delta == 0.0 and other_delta == 0.0:
         return step
-    new_step = max(step.step_s + extra_total, 1e-9)
+    new_step = max(step.step_s + compute_delta + other_delta, 1e-9)
     scale = step.step_s / new_step
-    return replace(step, step_s=new_step, other_s=step.other_s + max(extra_total, 0.0),
-                   compute_s=step.compute_s + min(extra_total, 0.0) if ft is not None else step.compute_s,
+    return replace(step, step_s=new_step, other_s=step.other_s + other_delta, compute_s=step.compute_s + compute_delta,
                    tokens_per_s=step.tokens_per_s * scale, mfu=step.mfu * scale, hfu=step.hfu * scale)
 
 
@@ -153,6 +167,18 @@ def describe(
         out.append(method_effect(fm, ft))
         out.append("fine-tuning memory counted tensor by tensor (tools/training/finetuning.py): frozen base in its "
                    "storage format, adapters + their optimizer states, inputs saved only where adapters need them")
+        if ft.method != "full":
+            out.append("step time: the frozen weights' weight-gradient GEMMs are skipped (forward, input gradients and "
+                       "any recompute still run)")
+        dequant = dequant_seconds(ctx.arch, ft, ctx.gpu.hbm_bandwidth_tbps, checkpointing, 1)
+        if dequant:
+            out.append(f"{fm.quant} base: dequantized to 16 bits on every pass over it, about {dequant * 1e3:.0f} ms "
+                       f"per micro-batch at {DEQUANT_HBM_SHARE:.0%} of HBM bandwidth (solved on Qwen's GPTQ QLoRA vs "
+                       "LoRA table; held-out pairs: median error 8%): larger micro-batches amortise it")
+        if micro_batch * t.sequence_length < SHORT_MICRO_BATCH_TOKENS:
+            out.append(f"{micro_batch * t.sequence_length:,} tokens per micro-batch: below ~{SHORT_MICRO_BATCH_TOKENS:,} "
+                       "the per-step overhead (kernel launches, Python, adapter wrappers) is not modelled; Qwen's LoRA "
+                       "table ran 1.2-7x slower than this model at 256-1,024 tokens (bench/peft_throughput.py)")
     a = ctx.arch
     if a.experts > 1:
         out.append(f"MoE: {a.experts} routed experts split over EP{ep}{f' x ETP{etp}' if etp > 1 else ''} "
