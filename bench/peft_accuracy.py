@@ -24,7 +24,12 @@ from ml_expert_mcp.knowledge import gpu_catalog
 from ml_expert_mcp.tools.training.finetuning import finetune_memory
 from ml_expert_mcp.tools.training.finetuning_inputs import FinetuningSpec
 from ml_expert_mcp.tools.training.inputs import ModelSpec
-from ml_expert_mcp.tools.training.memory import CUDA_CONTEXT_GIB, FRAGMENTATION, NCCL_BUFFERS_GIB
+from ml_expert_mcp.tools.training.memory import (
+    CUDA_CONTEXT_GIB,
+    FRAGMENTATION,
+    NCCL_BUFFERS_GIB,
+    deepspeed_bucket_bytes,
+)
 from ml_expert_mcp.tools.training.model_arch import Architecture, resolve_model
 
 EVIDENCE = Path(__file__).parent / "evidence" / "peft_memory.csv"
@@ -83,6 +88,9 @@ def predict(row: dict[str, str]) -> Scored:
         micro_batch=int(row["micro_batch"]), checkpointing=row["checkpointing"], attention="sdpa", dp=gpus,
         zero_stage=int(row["zero_stage"] or 0), cpu_offload=bool(row["cpu_offload"]),
         num_micro_batches=int(row["grad_accum"] or 1),
+        # DeepSpeed ZeRO-1/2 rows: the gradient buckets of the row's own config
+        backward_buffers=deepspeed_bucket_bytes(int(row["zero_stage"] or 0), 2.0, float(row["ds_reduce_bucket"]))
+        if row["ds_reduce_bucket"] else 0.0,
     )
     alloc = fm.terms.peak_allocated / GIB
     reserved = alloc * FRAGMENTATION

@@ -157,3 +157,19 @@ def test_resnet50_training_throughput_is_not_the_transformer_efficiency() -> Non
     for line in h200:
         err = float(line.split("(")[1].split("%")[0])
         assert abs(err) <= 10.0, line
+
+
+def test_deepspeed_zero_1_and_2_hold_two_gradient_buckets_through_the_backward() -> None:
+    # DeepSpeedZeroOptimizer.backward (runtime/zero/stage_1_and_2.py): contiguous_gradients allocates a bucket of
+    # reduce_bucket_size elements (default 5e8) in the 16-bit dtype, and a second one with overlap_comm, which the
+    # generated config turns on; Megatron's distributed optimizer, the same ZeRO-1 otherwise, has none
+    from ml_expert_mcp.tools.training.estimate import EstimateTrainingMemoryRequest, estimate_training_memory
+
+    def peak(framework: str) -> float:
+        est = estimate_training_memory(EstimateTrainingMemoryRequest.model_validate({
+            "model": {"preset": "llama-3.1-8b"}, "framework": framework,
+            "layout": {"data_parallel": 8, "zero_stage": 1, "activation_checkpointing": "full"}}))
+        assert est.peak_phase.endswith("backward")
+        return est.peak_allocated_gib
+
+    assert peak("deepspeed") - peak("megatron") == pytest.approx(2 * 5e8 * 2 / GIB, abs=0.002)

@@ -23,13 +23,15 @@ class TrainingContext:
     cluster: ClusterSpec
     intra_gbps: float
     inter_gbps: float
+    framework: str = "pytorch_fsdp"  # the code that runs it: its buffers enter the memory (DeepSpeed's gradient buckets)
 
     @property
     def num_gpus(self) -> int:
         return self.cluster.num_gpus
 
 
-def build_context(model: ModelSpec, training: TrainingSpec, cluster: ClusterSpec) -> TrainingContext:
+def build_context(model: ModelSpec, training: TrainingSpec, cluster: ClusterSpec,
+                  framework: str = "pytorch_fsdp") -> TrainingContext:
     arch = resolve_model(model)
     gpu = resolve_gpu(cluster.gpu)
     if training.precision in ("amp_bf16", "bf16") and not gpu.supports_bf16:
@@ -38,7 +40,7 @@ def build_context(model: ModelSpec, training: TrainingSpec, cluster: ClusterSpec
         raise PlanInputError("training.precision", f"{gpu.id} has no fp8 tensor cores (Ada, Hopper, Blackwell do)")
     pcie = PCIE_GBPS.get(gpu.pcie_gen or 4, 25.0)
     intra = cluster.intra_node_gbps or gpu.intra_node_gbps or pcie
-    return TrainingContext(arch, gpu, training, cluster, intra, cluster.inter_node_gbps)
+    return TrainingContext(arch, gpu, training, cluster, intra, cluster.inter_node_gbps, framework)
 
 
 def default_global_batch(ctx: TrainingContext) -> int:

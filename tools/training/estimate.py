@@ -16,7 +16,7 @@ from ml_expert_mcp.tools.training.inputs import ClusterSpec, Framework, Layout, 
 from ml_expert_mcp.tools.training.memory import CUDA_CONTEXT_GIB, FRAGMENTATION, NCCL_BUFFERS_GIB, memory_caveats
 from ml_expert_mcp.tools.training.moe import check_expert_layout
 from ml_expert_mcp.tools.training.plans import MemoryEstimate, MemoryTerm
-from ml_expert_mcp.tools.training.specialisations import describe
+from ml_expert_mcp.tools.training.specialisations import backward_buffer_bytes, describe
 from ml_expert_mcp.tools.training.step_time import model_caveats
 
 
@@ -37,7 +37,7 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
     """Per-GPU memory breakdown and fit verdict for one given parallel layout (DP/TP/PP/CP, ZeRO/FSDP, offload,
     checkpointing). Use to check a layout.
     """
-    ctx = build_context(req.model, req.training, req.cluster)
+    ctx = build_context(req.model, req.training, req.cluster, req.framework)
     lay = req.layout
     if lay.micro_batch_size == 1 and req.training.micro_batch_size:
         lay = lay.model_copy(update={"micro_batch_size": req.training.micro_batch_size})
@@ -69,7 +69,7 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
         MemoryTerm(name="activations", gib=gib(m.activations), basis=f"per layer per token (Korthikanti 2022 sec. 4) x layers x tokens x {m.pipeline_in_flight} in-flight micro-batch(es)"),
         MemoryTerm(name="logits_and_loss", gib=gib(m.logits_and_loss), basis="12 x vocab bytes per token at the loss backward (fp32 log-softmax, its gradient, the gradient returned); Megatron's loss 14.5"),
         MemoryTerm(name="autocast_weight_copies", gib=gib(m.autocast_weight_copies), basis="autocast keeps 16-bit copies of matmul weights through backward"),
-        MemoryTerm(name="sharding_buffers", gib=gib(m.sharding_buffers), basis="ZeRO-3 gathered layer (current + prefetch) and unsharded layer grads"),
+        MemoryTerm(name="sharding_buffers", gib=gib(m.sharding_buffers), basis="ZeRO-3 gathered layer (current + prefetch), unsharded layer grads, DeepSpeed ZeRO-1/2 gradient buckets"),
         MemoryTerm(name="allocator_fragmentation", gib=gib(m.peak_reserved - m.peak_allocated), basis=f"reserved = {FRAGMENTATION} x allocated (median of measured H100 runs)"),
         MemoryTerm(name="cuda_context", gib=CUDA_CONTEXT_GIB, basis="CUDA context + cuBLAS workspace, outside the allocator"),
     ]
@@ -93,6 +93,12 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
     ]
     assumptions += model_caveats(ctx.arch)
     assumptions += memory_caveats(ctx.training.precision, lay.zero_stage)
+    buckets = backward_buffer_bytes(ctx, lay.zero_stage)
+    if buckets:
+        assumptions.append(f"DeepSpeed ZeRO-{lay.zero_stage}: two gradient buckets of reduce_bucket_size (DeepSpeed's "
+                           f"default 5e8 elements, 16-bit) live through the backward with overlap_comm and "
+                           f"contiguous_gradients (as the generated config sets): {buckets / 2**30:.2f} GiB; a smaller "
+                           "reduce_bucket_size shrinks them")
     assumptions += alias_notes(("cluster.gpu", req.cluster.gpu, ctx.gpu.id), ("model.preset", req.model.preset, ctx.arch.name))
     assumptions += describe(ctx, dp=lay.data_parallel, zero=lay.zero_stage, offload=lay.cpu_offload,
                             micro_batch=lay.micro_batch_size, accumulation=lay.gradient_accumulation_steps,

@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from ml_expert_mcp.tools.training.context import TrainingContext
 from ml_expert_mcp.tools.training.memory import GIB, MemoryTerms, device_total_gib, estimate_memory
 from ml_expert_mcp.tools.training.pipeline import stage_split
-from ml_expert_mcp.tools.training.specialisations import adjust_memory, adjust_step, best_expert_layout, memory_arch
+from ml_expert_mcp.tools.training.specialisations import (
+    adjust_memory,
+    adjust_step,
+    backward_buffer_bytes,
+    best_expert_layout,
+    memory_arch,
+)
 from ml_expert_mcp.tools.training.step_time import StepTime, predict_step_time
 
 
@@ -139,6 +145,7 @@ def _memory(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, sp: boo
         virtual_stages=virtual, recompute_share=recompute_share,
         # Megatron shards the routed experts' optimizer over the expert-data-parallel group
         expert_shard_group=tp * cp * dp // (ep * etp) if megatron_style and ep * etp > 1 else None,
+        backward_buffers=backward_buffer_bytes(ctx, zero),
     )
     mem = adjust_memory(ctx, mem, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, micro_batch=micro_batch,
                         accumulation=accumulation, checkpointing=checkpointing, ep=ep, etp=etp)

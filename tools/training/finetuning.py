@@ -205,9 +205,10 @@ class FinetuneMemory:
 def finetune_memory(
     arch: Architecture, ft: FinetuningSpec, *, precision: str, optimizer: str, seq: int, micro_batch: int,
     checkpointing: str, attention: str, dp: int = 1, zero_stage: int = 0, cpu_offload: bool = False,
-    num_micro_batches: int = 1,
+    num_micro_batches: int = 1, backward_buffers: float = 0.0,
 ) -> FinetuneMemory:
-    """Peak allocated bytes per GPU of one fine-tuning step (data parallel, optionally ZeRO/FSDP sharded)."""
+    """Peak allocated bytes per GPU of one fine-tuning step (data parallel, optionally ZeRO/FSDP sharded).
+    `backward_buffers`: bytes the framework allocates for the backward only (DeepSpeed's gradient buckets)."""
     groups = validate_finetuning(arch, ft, precision)
     fmt = quant_format(ft)
     full = ft.method == "full"
@@ -289,8 +290,9 @@ def finetune_memory(
 
     persistent_grads = grads if (num_micro_batches > 1 or zero_stage >= 2 or ft.optimizer_in_backward) else 0.0
     weights_all = base + adapter_weights
-    start_backward = weights_all + opt + persistent_grads + activations + dequant + max(logits, logits_kept + recompute)
-    end_backward = weights_all + opt + grads + logits_kept + dequant
+    start_backward = weights_all + opt + persistent_grads + activations + dequant + max(logits, logits_kept + recompute) \
+        + backward_buffers
+    end_backward = weights_all + opt + grads + logits_kept + dequant + backward_buffers
     step = weights_all + opt + grads
     if ft.stack in ("hf_peft", "litgpt") and optimizer == "adamw" and not ft.optimizer_in_backward:
         # transformers' default optim "adamw_torch" and LitGPT's torch.optim.AdamW run the foreach kernels: the step
@@ -305,7 +307,7 @@ def finetune_memory(
     phase = max(phases, key=phases.__getitem__)
     terms = MemoryTerms(
         weights=weights_all, gradients=grads, optimizer_states=opt, activations=activations + recompute,
-        logits_and_loss=logits, autocast_weight_copies=dequant, sharding_buffers=0.0, pipeline_in_flight=1,
+        logits_and_loss=logits, autocast_weight_copies=dequant, sharding_buffers=backward_buffers, pipeline_in_flight=1,
         peak_allocated=phases[phase], peak_phase=phase,
     )
     return FinetuneMemory(terms, base, base_16, 0.0 if full else trainable, trainable + emb_head, fmt)

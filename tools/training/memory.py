@@ -69,6 +69,18 @@ CUDA_CONTEXT_GIB = 0.5  # CUDA context + cuBLAS workspace outside the caching al
 NCCL_BUFFERS_GIB = 0.5  # NCCL communicator buffers per process when world size > 1 (NCCL_BUFFSIZE 4 MiB x channels)
 
 
+# DeepSpeed ZeRO-1/2 (runtime/zero/stage_1_and_2.py, backward): with contiguous_gradients, every backward allocates a
+# gradient bucket of reduce_bucket_size elements in the 16-bit dtype, and a second one with overlap_comm (both on in
+# the configs this planner writes; reduce_bucket_size stays at DeepSpeed's default, 5e8 elements).
+DS_REDUCE_BUCKET_ELEMENTS = 5e8
+
+
+def deepspeed_bucket_bytes(zero_stage: int, dtype_bytes: float, bucket: float = DS_REDUCE_BUCKET_ELEMENTS,
+                           overlap_comm: bool = True) -> float:
+    """Bytes of DeepSpeed's ZeRO-1/2 gradient buckets, held through the backward."""
+    return (2 if overlap_comm else 1) * bucket * dtype_bytes if zero_stage in (1, 2) else 0.0
+
+
 def memory_caveats(precision: str, zero_stage: int) -> list[str]:
     """What the memory model is known to miss for this precision and sharding, with the evidence, to state in plans."""
     if precision == "fp8" and zero_stage >= 3:
@@ -192,6 +204,7 @@ def estimate_memory(
     recompute_share: float = 1.0,
     grad_reduce_in_fp32: bool = True,
     expert_shard_group: int | None = None,
+    backward_buffers: float = 0.0,
 ) -> MemoryTerms:
     """Peak memory of the most loaded stage: max over start of backward, end of backward and optimizer step.
 
@@ -208,6 +221,7 @@ def estimate_memory(
     `--recompute-method block --recompute-num-layers N`); the others keep their activations.
     `expert_shard_group`: ranks the routed experts' ZeRO shards spread over; Megatron's distributed optimizer uses
     the expert-data-parallel group, (TP x CP x DP) / (EP x ETP), not the data-parallel one. None: as dense weights.
+    `backward_buffers`: bytes a framework allocates for the backward only (DeepSpeed's gradient buckets).
     """
     if megatron_style and precision.startswith("amp"):
         precision = "megatron"
@@ -224,7 +238,7 @@ def estimate_memory(
         return _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp,
                              zero_stage, shard, cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, recompute_share,
                              layers=arch.layers, act_layers=float(arch.layers), embedding=True, head=True, in_flight=1,
-                             expert_group=expert_group)
+                             expert_group=expert_group, backward_buffers=backward_buffers)
     split = stage_split(arch.layers, pp)
     first, middle, last = split if split is not None else (arch.layers / pp,) * 3
     stages = [  # (layers, activation layer-equivalents held, embedding, head + loss, micro-batches in flight)
@@ -237,7 +251,8 @@ def estimate_memory(
     results = [
         _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp, zero_stage, shard,
                       cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, recompute_share, layers=n_layers,
-                      act_layers=act_layers, embedding=emb, head=head, in_flight=flight, expert_group=expert_group)
+                      act_layers=act_layers, embedding=emb, head=head, in_flight=flight, expert_group=expert_group,
+                      backward_buffers=backward_buffers)
         for n_layers, act_layers, emb, head, flight in stages
     ]
     return max(results, key=lambda r: r.peak_allocated)
@@ -247,7 +262,7 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
                   attention: str, tp: int, cp: int, sp: bool, zero_stage: int, shard: int, cpu_offload: bool,
                   num_micro_batches: int, amp: bool, wb: float, gb: float, act: float, res: float, ob: float,
                   tokens: float, loss_style: LossStyle, recompute_share: float, *, layers: float, act_layers: float, embedding: bool, head: bool,
-                  in_flight: int, expert_group: int) -> MemoryTerms:
+                  in_flight: int, expert_group: int, backward_buffers: float = 0.0) -> MemoryTerms:
     """One pipeline stage (the whole model when pp == 1): `layers` decoder layers, `act_layers` layer-activations
     of one micro-batch held at the start of the backward, the embedding and/or head + loss when it holds them."""
     if arch.is_transformer:
@@ -334,13 +349,14 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
             _LOGITS_FORWARD_V[precision] * arch.vocab / tp * per_out if head else 0.0)
         base = base - cast_copies + head_copy
         recompute_working += 2.0 * layer_params
-    phases["start_of_backward"] = base + persistent_grads + activations + max(logits_peak, logits_kept + recompute_working)
-    phases["end_of_backward"] = weights + opt + grads + sharding + logits_kept
+    phases["start_of_backward"] = base + persistent_grads + activations + max(logits_peak, logits_kept + recompute_working) \
+        + backward_buffers
+    phases["end_of_backward"] = weights + opt + grads + sharding + logits_kept + backward_buffers
     phases["optimizer_step"] = weights + opt + grads + (4.0 * params_local / shard if optimizer == "adam_8bit" else 0.0)
     phase = max(phases, key=phases.__getitem__)
     return MemoryTerms(
         weights=weights, gradients=grads, optimizer_states=opt, activations=activations + recompute_working,
-        logits_and_loss=logits_peak, autocast_weight_copies=cast_copies, sharding_buffers=sharding,
+        logits_and_loss=logits_peak, autocast_weight_copies=cast_copies, sharding_buffers=sharding + backward_buffers,
         pipeline_in_flight=in_flight, peak_allocated=phases[phase], peak_phase=phase,
     )
 

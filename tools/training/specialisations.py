@@ -20,7 +20,7 @@ from ml_expert_mcp.tools.training.finetuning import (
     method_effect,
     validate_finetuning,
 )
-from ml_expert_mcp.tools.training.memory import MemoryTerms
+from ml_expert_mcp.tools.training.memory import MemoryTerms, deepspeed_bucket_bytes
 from ml_expert_mcp.tools.training.model_arch import Architecture
 from ml_expert_mcp.tools.training.moe import (
     ExpertLayout,
@@ -51,6 +51,13 @@ def memory_arch(ctx: TrainingContext, tp: int, ep: int, etp: int) -> Architectur
     return local_expert_view(ctx.arch, tp, expert_layout(ctx, ep, etp))
 
 
+def backward_buffer_bytes(ctx: TrainingContext, zero: int) -> float:
+    """Bytes the framework's own code allocates for the backward: DeepSpeed ZeRO-1/2's gradient buckets."""
+    if ctx.framework != "deepspeed":
+        return 0.0
+    return deepspeed_bucket_bytes(zero, 4.0 if ctx.training.precision == "fp32" else 2.0)
+
+
 def adjust_memory(
     ctx: TrainingContext, mem: MemoryTerms, *, dp: int, tp: int, pp: int, cp: int, sp: bool, zero: int, offload: bool,
     micro_batch: int, accumulation: int, checkpointing: str, ep: int, etp: int,
@@ -64,7 +71,7 @@ def adjust_memory(
         fm = finetune_memory(
             ctx.arch, ft, precision=t.precision, optimizer=t.optimizer, seq=t.sequence_length, micro_batch=micro_batch,
             checkpointing=checkpointing, attention=t.attention, dp=dp, zero_stage=zero, cpu_offload=offload,
-            num_micro_batches=accumulation,
+            num_micro_batches=accumulation, backward_buffers=backward_buffer_bytes(ctx, zero),
         )
         return fm.terms
     if ctx.arch.experts <= 1:

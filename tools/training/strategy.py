@@ -194,7 +194,7 @@ def _first_fit(request_json: str) -> bool:
 
 def _context(req: SelectDistributionRequest) -> tuple[TrainingContext, int]:
     """The resolved model, training and cluster, and the global batch (the request's or the default)."""
-    ctx = build_context(req.model, req.training, req.cluster)
+    ctx = build_context(req.model, req.training, req.cluster, req.framework)
     return ctx, req.training.global_batch_size or default_global_batch(ctx)
 
 

@@ -68,7 +68,7 @@ def plan_tf_training(req: PlanTFTrainingRequest) -> TFTrainingPlan:
     elif training.precision == "fp8":
         training = training.model_copy(update={"precision": "amp_bf16"})
     req = req.model_copy(update={"training": training})
-    ctx = build_context(req.model, training, req.cluster)
+    ctx = build_context(req.model, training, req.cluster, "tensorflow")
     c = ctx.cluster
     is_tpu = ctx.gpu.generation == "tpu"
     if req.sparse_embedding_params >= LARGE_EMBEDDING_PARAMS and not is_tpu:
