@@ -93,14 +93,17 @@ def adjust_step(
         return None
     t = ctx.training
     compute_delta = other_delta = 0.0  # seconds per step: frozen weights' skipped GEMMs; dequantization, MoE dispatch
+    model_share = hardware_share = 1.0  # of the model / hardware FLOPs per token, what the method runs (MFU, HFU)
     ft = getattr(t, "finetuning", None)
     if ft is not None and ft.method != "full":
         # frozen weights: the backward skips their weight-gradient GEMMs, 2 FLOPs per frozen matmul weight per
         # token (attention scores and every input gradient still run; a trained head keeps its own)
         a = ctx.arch
         frozen = a.active_matmul_params - ((a.head_params or a.embedding_params) if ft.train_lm_head else 0.0)
-        hw = hardware_flops_per_token(a, t.sequence_length if a.is_transformer else 1, checkpointing)
+        seq = t.sequence_length if a.is_transformer else 1
+        hw = hardware_flops_per_token(a, seq, checkpointing)
         compute_delta -= step.compute_s * 2.0 * frozen / hw
+        model_share, hardware_share = 1.0 - 2.0 * frozen / a.model_flops_per_token(seq), 1.0 - 2.0 * frozen / hw
         # a quantized base is dequantized to 16 bits for every pass over it
         other_delta += accumulation * dequant_seconds(a, ft, ctx.gpu.hbm_bandwidth_tbps, checkpointing, tp * pp)
     if ctx.arch.experts > 1:
@@ -117,7 +120,8 @@ def adjust_step(
     new_step = max(step.step_s + compute_delta + other_delta, 1e-9)
     scale = step.step_s / new_step
     return replace(step, step_s=new_step, other_s=step.other_s + other_delta, compute_s=step.compute_s + compute_delta,
-                   tokens_per_s=step.tokens_per_s * scale, mfu=step.mfu * scale, hfu=step.hfu * scale)
+                   tokens_per_s=step.tokens_per_s * scale, mfu=step.mfu * scale * model_share,
+                   hfu=step.hfu * scale * hardware_share)
 
 
 def expert_layout_options(arch: Architecture, tp: int, cp: int, dp: int) -> list[tuple[int, int]]:
@@ -176,7 +180,7 @@ def describe(
                    "storage format, adapters + their optimizer states, inputs saved only where adapters need them")
         if ft.method != "full":
             out.append("step time: the frozen weights' weight-gradient GEMMs are skipped (forward, input gradients and "
-                       "any recompute still run)")
+                       "any recompute still run); MFU counts the FLOPs the method runs, about 4 per weight per token")
         dequant = dequant_seconds(ctx.arch, ft, ctx.gpu.hbm_bandwidth_tbps, checkpointing, 1)
         if dequant:
             out.append(f"{fm.quant} base: dequantized to 16 bits on every pass over it, about {dequant * 1e3:.0f} ms "
