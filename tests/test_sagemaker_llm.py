@@ -60,6 +60,8 @@ def test_llm_endpoint_is_sized_by_tokens_and_kv_cache() -> None:
         assert check_request("sagemaker", op, params) == [], op
     assert check_request("application-autoscaling", "PutScalingPolicy", plan.put_scaling_policy) == []
     assert "KV cache" in plan.reasoning[0] and "TTFT" in plan.reasoning[-1]
+    # the headline gives the token latencies the SLA is about, beside the whole response
+    assert f"TTFT p95 {plan.llm.ttft_p95_ms:.0f} ms and TPOT p95 {plan.llm.tpot_p95_ms:.1f} ms" in plan.summary
 
 
 def test_a_70b_model_needs_a_multi_gpu_instance() -> None:

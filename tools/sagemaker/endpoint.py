@@ -102,6 +102,9 @@ class SageMakerEndpointPlan(Plan):
         cost = f", ${self.usd_per_month_at_average:,.0f}/month at the average load" if self.usd_per_month_at_average else ""
         latency = (f", predicted {self.predicted_latency_ms_at_peak:.0f} ms at peak"
                    if self.predicted_latency_ms_at_peak is not None else "")
+        if self.llm is not None and self.predicted_latency_ms_at_peak is not None:
+            latency = (f", predicted TTFT p95 {self.llm.ttft_p95_ms:.0f} ms and TPOT p95 {self.llm.tpot_p95_ms:.1f} ms "
+                       f"at peak ({self.predicted_latency_ms_at_peak:.0f} ms per whole response)")
         return f"{self.kind} endpoint: {where}{latency}{cost}."
 
     kind: str = Field(description="real-time, serverless or async.")
