@@ -281,9 +281,11 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
             least = ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer
             group: dict[str, Any] = dict(dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, hybrid=hybrid, offload=offload,
                                          checkpointing=op_level(ckpt, req.framework), megatron_style=meg)
-            if tally.skip_groups and arch.experts <= 1 and tally.bounding() and _out_of_reach(
-                    ctx, tally.bar(req.top_k), mbs, per_rank, least, group):
-                continue  # no micro-batch or virtual stage of this group can be ranked
+            # when no micro-batch or virtual stage of this group can be ranked, the ranking alone needs none of it;
+            # the tool's plan still takes the first micro-batch's memory (whether the family fits, its closest miss)
+            bound_group = arch.experts <= 1 and tally.bounding()
+            if bound_group and tally.skip_groups and _out_of_reach(ctx, tally.bar(req.top_k), mbs, per_rank, least, group):
+                continue
             for mb in mbs:
                 if per_rank % mb:
                     _reject(tally.rejected, name, 1e9, f"micro-batch {mb} does not divide {per_rank} samples per rank")
@@ -301,6 +303,10 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                             f"{res.device_gib:.1f} GiB per GPU > {limit:.1f} GiB "
                             f"({ctx.gpu.usable_memory_gib} usable less {ctx.cluster.memory_headroom:.0%} headroom)")
                     break  # larger micro-batches need more memory
+                if mb == mbs[0] and bound_group and not tally.skip_groups and _out_of_reach(
+                        ctx, tally.bar(req.top_k), mbs, per_rank, least, group):
+                    tally.fitting.add(name)
+                    break
                 # memory evaluations of this layout by (virtual stages, layers recomputed per chunk),
                 # reused when it is timed; not for MoE expert layouts, which timing may choose anew
                 reuse = kw["ep"] is not None
@@ -346,7 +352,8 @@ def _out_of_reach(ctx: TrainingContext, bar: float, mbs: list[int], per_rank: in
     tensor-parallel traffic and the CPU optimizer step are the same for every size, while the exposed sharded and
     data-parallel traffic and the per-micro-batch gathers only shrink as micro-batches grow (step_time.py), so that
     micro-batch's step time (without recompute where recompute is searched) bounds the group. With pipelining the
-    bubble grows with the micro-batch: the bound is then the compute and CPU optimizer step alone."""
+    bubble grows with the micro-batch: the bound is then what every micro-batch size pays alike, the compute, the
+    tensor-parallel traffic (both in proportion to the tokens) and the CPU optimizer step."""
     sizes = [m for m in mbs if per_rank % m == 0]
     if not sizes:
         return False
@@ -355,7 +362,7 @@ def _out_of_reach(ctx: TrainingContext, bar: float, mbs: list[int], per_rank: in
         mb = sizes[-1]
         return step_only(ctx, **kw, micro_batch=mb, accumulation=per_rank // mb, recompute_layers=recompute).tokens_per_s < bar
     st = step_only(ctx, **kw, micro_batch=sizes[0], accumulation=per_rank // sizes[0], recompute_layers=recompute)
-    return st.tokens_per_s * st.step_s / (st.compute_s + st.offload_s) < bar  # compute_s after adjust_step
+    return st.tokens_per_s * st.step_s / (st.compute_s + st.tensor_parallel_s + st.offload_s) < bar  # after adjust_step
 
 
 def _reject(store: dict[str, tuple[float, str]], name: str, score: float, why: str) -> None:
