@@ -233,12 +233,15 @@ def estimate_memory(
     expert_group = max(1, expert_shard_group) if expert_shard_group is not None else shard
     amp = precision.startswith("amp")
     tokens = micro_batch * seq / cp
+    # one layer's saved activations per token: the same on every stage
+    per_layer = activation_bytes_per_token_layer(arch, precision, tp, sp, attention, seq, checkpointing == "selective") \
+        if arch.is_transformer else 0.0
 
     if not arch.is_transformer or pp <= 1:
         return _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp,
                              zero_stage, shard, cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, recompute_share,
                              layers=arch.layers, act_layers=float(arch.layers), embedding=True, head=True, in_flight=1,
-                             expert_group=expert_group, backward_buffers=backward_buffers)
+                             expert_group=expert_group, backward_buffers=backward_buffers, per_layer=per_layer)
     split = stage_split(arch.layers, pp)
     first, middle, last = split if split is not None else (arch.layers / pp,) * 3
     stages = [  # (layers, activation layer-equivalents held, embedding, head + loss, micro-batches in flight)
@@ -252,7 +255,7 @@ def estimate_memory(
         _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp, zero_stage, shard,
                       cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, recompute_share, layers=n_layers,
                       act_layers=act_layers, embedding=emb, head=head, in_flight=flight, expert_group=expert_group,
-                      backward_buffers=backward_buffers)
+                      backward_buffers=backward_buffers, per_layer=per_layer)
         for n_layers, act_layers, emb, head, flight in stages
     ]
     return max(results, key=lambda r: r.peak_allocated)
@@ -262,7 +265,7 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
                   attention: str, tp: int, cp: int, sp: bool, zero_stage: int, shard: int, cpu_offload: bool,
                   num_micro_batches: int, amp: bool, wb: float, gb: float, act: float, res: float, ob: float,
                   tokens: float, loss_style: LossStyle, recompute_share: float, *, layers: float, act_layers: float, embedding: bool, head: bool,
-                  in_flight: int, expert_group: int, backward_buffers: float = 0.0) -> MemoryTerms:
+                  in_flight: int, expert_group: int, per_layer: float, backward_buffers: float = 0.0) -> MemoryTerms:
     """One pipeline stage (the whole model when pp == 1): `layers` decoder layers, `act_layers` layer-activations
     of one micro-batch held at the start of the backward, the embedding and/or head + loss when it holds them."""
     if arch.is_transformer:
@@ -309,9 +312,7 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
     if zero_stage >= 2:
         sharding += layer_params * gb
 
-    recompute_attention = checkpointing == "selective"
     if arch.is_transformer:
-        per_layer = activation_bytes_per_token_layer(arch, precision, tp, sp, attention, seq, recompute_attention)
         if checkpointing == "full":
             checkpoint = res * arch.hidden / (tp if sp else 1)  # the layer input, kept to recompute from
             stored = act_layers * (recompute_share * checkpoint + (1.0 - recompute_share) * per_layer)
