@@ -190,7 +190,16 @@ def operating_point(curve: LatencyCurve, max_batch: int, timeout_s: float, allow
                     request_examples: int, arrival: float, percentile: float,
                     service: dict[int, float] | None = None) -> OperatingPoint:
     """The replica at one arrival rate. `service` memoises t(padded size) across calls for one setting."""
-    memo = {} if service is None else service
+    return OperatingPoint(*_point(curve, max_batch, timeout_s, allowed, request_examples, arrival, percentile,
+                                  {} if service is None else service))
+
+
+_Point = tuple[float, float, int, float, float, float, float, float, float, str, float]  # OperatingPoint's fields
+
+
+def _point(curve: LatencyCurve, max_batch: int, timeout_s: float, allowed: tuple[int, ...], request_examples: int,
+           arrival: float, percentile: float, memo: dict[int, float]) -> _Point:
+    """operating_point's fields as a tuple: the capacity bisection reads only the latency, many times."""
 
     def t_of(size: int) -> float:
         value = memo.get(size)
@@ -216,7 +225,7 @@ def operating_point(curve: LatencyCurve, max_batch: int, timeout_s: float, allow
         regime = "full batches"
         fill = min(timeout_s, (max_batch - r) / arrival) if max_batch > r else 0.0
         if rho >= 1.0:
-            return OperatingPoint(arrival, batch, executed, t, rho, load, fill, math.inf, math.inf, regime)
+            return arrival, batch, executed, t, rho, load, fill, math.inf, math.inf, regime, 0.0
         wq = rho * t / (2.0 * (1.0 - rho)) / math.sqrt(max(1, max_batch // r))  # see the burst bound below
         wait = (wq / rho) * math.log(rho / (1.0 - p)) if rho > 1.0 - p else 0.0
         mean = fill / 2 + wq
@@ -232,14 +241,14 @@ def operating_point(curve: LatencyCurve, max_batch: int, timeout_s: float, allow
     # checked against a discrete-event simulation of the policy in tests/test_serving_queue.py).
     rho_cap = arrival * t_cap / max_batch
     if rho_cap >= 1.0:
-        return OperatingPoint(arrival, batch, executed, t, rho, load, fill, math.inf, math.inf, regime)
+        return arrival, batch, executed, t, rho, load, fill, math.inf, math.inf, regime, 0.0
     # Arrivals counted in full batches are smoother than Poisson batches (k requests each): the M/D/1 wait is divided
     # by sqrt(k), between Poisson batches (1) and the heavy-traffic limit (k); sqrt(k) holds in the simulation test.
     wq_cap = rho_cap * t_cap / (2.0 * (1.0 - rho_cap)) / math.sqrt(max(1, max_batch // r))
     burst = (wq_cap / rho_cap) * math.log(rho_cap / (1.0 - p)) if rho_cap > 1.0 - p else 0.0
     if burst > wait:
         wait, mean = burst, max(mean, fill / 2 + wq_cap)
-    return OperatingPoint(arrival, batch, executed, t, rho, load, fill, wait, fill + wait + t, regime, mean)
+    return arrival, batch, executed, t, rho, load, fill, wait, fill + wait + t, regime, mean
 
 
 def capacity(curve: LatencyCurve, max_batch: int, timeout_s: float, allowed: tuple[int, ...], request_examples: int,
@@ -253,8 +262,7 @@ def capacity(curve: LatencyCurve, max_batch: int, timeout_s: float, allowed: tup
     memo: dict[int, float] = {}
 
     def ok(lam: float) -> bool:
-        point = operating_point(curve, max_batch, timeout_s, allowed, request_examples, lam, percentile, memo)
-        return point.latency_s <= sla_s
+        return _point(curve, max_batch, timeout_s, allowed, request_examples, lam, percentile, memo)[8] <= sla_s  # latency_s
 
     hi = max_batch / curve.at(_padded(max_batch, allowed, max_batch))
     lo = hi * 1e-6
