@@ -31,8 +31,9 @@ from ml_expert_mcp.tools.training.moe import (
 from ml_expert_mcp.tools.training.step_time import StepTime, hardware_flops_per_token
 
 MAX_EXPERT_LAYOUTS = 6  # EP candidates tried per TP x CP x DP (largest powers of two that divide)
-# Tokens per micro-batch below which fine-tuning steps are overhead-bound (Qwen LoRA table: 1.2-7x slower than the
-# compute model at 256-1,024 tokens, within 10% from 2,048; bench/evidence/peft_throughput.csv)
+# Tokens per micro-batch below which fine-tuning steps are overhead-bound (Qwen LoRA table: up to 7x slower than the
+# compute model at 256-1,024 tokens, the smaller the model the more; median 9.4% from 2,048;
+# bench/evidence/peft_throughput.csv)
 SHORT_MICRO_BATCH_TOKENS = 2048
 
 
@@ -189,7 +190,7 @@ def describe(
         if micro_batch * t.sequence_length < SHORT_MICRO_BATCH_TOKENS:
             out.append(f"{micro_batch * t.sequence_length:,} tokens per micro-batch: below ~{SHORT_MICRO_BATCH_TOKENS:,} "
                        "the per-step overhead (kernel launches, Python, adapter wrappers) is not modelled; Qwen's LoRA "
-                       "table ran 1.2-7x slower than this model at 256-1,024 tokens (bench/peft_throughput.py)")
+                       "table ran up to 7x slower than this model at 256-1,024 tokens, the smaller the model the more (bench/peft_throughput.py)")
     a = ctx.arch
     if a.experts > 1:
         out.append(f"MoE: {a.experts} routed experts split over EP{ep}{f' x ETP{etp}' if etp > 1 else ''} "
