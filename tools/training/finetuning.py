@@ -177,7 +177,7 @@ DEQUANT_HBM_SHARE = 0.13
 def base_linear_params(arch: Architecture) -> float:
     """Weights of the base's Linear layers (what a quantized base stores in 4/8 bits): all but the embedding, the
     LM head and the norms."""
-    return arch.total_params - arch.embedding_params - arch.head_params - arch.hidden * (2 * arch.layers + 1)
+    return arch.total_params - arch.embedding_params - arch.head_params - arch.norm_params
 
 
 def dequant_seconds(arch: Architecture, ft: FinetuningSpec, hbm_tbps: float, checkpointing: str, shards: int) -> float:
@@ -222,7 +222,7 @@ def finetune_memory(
     embed = arch.embedding_params
     head = arch.head_params
     linear = base_linear_params(arch)
-    norms = arch.hidden * (2 * arch.layers + 1)
+    norms = arch.norm_params
     expert_linear = arch.expert_params_per_layer * arch.moe_layers
     per_linear = BASE_BYTES[fmt] if fmt != "none" else wb16
     base = (linear - expert_linear) * per_linear + norms * wb16 + embed * wb16

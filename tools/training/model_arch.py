@@ -144,6 +144,11 @@ class Architecture:
         return self.attention_params + self._mlp_average(self.experts_per_token) + 2 * self.hidden
 
     @cached_property
+    def norm_params(self) -> int:
+        """Two norms per layer and the final one, `hidden` weights each (no FLOPs, never quantized)."""
+        return self.hidden * (2 * self.layers + 1)
+
+    @cached_property
     def embedding_params(self) -> int:
         return self.vocab * self.hidden if self.is_transformer else 0
 
@@ -177,7 +182,7 @@ class Architecture:
     def active_matmul_params(self) -> float:
         """Weights a token multiplies by: active parameters less the embedding lookup and the norms; a tied head
         still multiplies by the embedding."""
-        matmul = self.active_params - self.embedding_params - self.hidden * (2 * self.layers + 1)
+        matmul = self.active_params - self.embedding_params - self.norm_params
         return matmul + (self.vocab * self.hidden if self.tied else 0)
 
 

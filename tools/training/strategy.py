@@ -274,8 +274,8 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
     for tp, pp, cp, dp, per_rank, zero, hybrid, offload in families:
         name = strategy_name(zero, hybrid, offload, tp, pp, cp, req.framework)
         full_missed = False
+        mbs = [fixed_mb] if fixed_mb else [m for m in MICRO_BATCHES if per_rank % m == 0]
         for ckpt in ckpts:
-            mbs = [fixed_mb] if fixed_mb else [m for m in MICRO_BATCHES if per_rank % m == 0]
             if ckpt != "full" and full_missed:
                 continue  # keeps more than full checkpointing, which did not fit
             least = ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer
