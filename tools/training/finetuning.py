@@ -21,7 +21,9 @@ What dominates and where each count comes from:
   torch.compile fuses the norm and SwiGLU (input only). Full checkpointing keeps each layer's input and
   recomputes one layer at a time; activation offloading moves the kept inputs to CPU.
 - logits: 16-bit logits + fp32 upcast + log-softmax + its grad (14.5 x vocab bytes per token, measured on
-  H100, memory.py); chunked cross-entropy keeps the 16-bit logits and one chunk's fp32 work.
+  H100, memory.py); chunked cross-entropy keeps the 16-bit logits and one chunk's fp32 work (none when the loss is
+  compiled); torchtune's recipes `del logits` before backward(), so no logits outlive the loss's backward there.
+- ZeRO-3/FSDP: the base is sharded, and the gathered current + prefetched layer are held in its storage format.
 None of these constants is fitted on the evidence rows of bench/evidence/peft_memory.csv.
 """
 
@@ -233,6 +235,8 @@ def finetune_memory(
     head_quantized = fmt != "none" and ft.stack == "litgpt"
     base += head * (per_linear if head_quantized else wb16)
     base_16 = arch.total_params * wb16
+    # the decoder layers' share of the stored base: what one ZeRO-3/FSDP all-gather brings in per layer
+    layer_base = (base - embed * wb16 - head * (per_linear if head_quantized else wb16)) / max(arch.layers, 1)
     if zero_stage >= 3:
         base /= shard
 
@@ -242,6 +246,7 @@ def finetune_memory(
         trainable = float(arch.total_params)
         wdtype = 4.0 if precision in ("fp32", "amp_bf16", "amp_fp16") else 2.0
         base = trainable * wdtype / (shard if zero_stage >= 3 else 1)
+        layer_base = arch.layer_params * act  # FSDP's MixedPrecision / ZeRO-3 gather the 16-bit weights
         adapter_weights = 0.0
         grads = trainable * wdtype
         ob = optimizer_bytes_per_param(optimizer, "bf16" if wdtype == 2.0 else "amp_bf16", arch)
@@ -282,11 +287,21 @@ def finetune_memory(
 
     # ---- logits and loss ---------------------------------------------------------------------------------
     logits = logits_bytes_per_token(ft) * V * tokens
-    logits_kept = 2.0 * V * tokens
+    # the 16-bit logits stay alive through the backward while the training loop holds the model's output; torchtune's
+    # recipes `del logits` before backward() ("free logits otherwise it peaks backward memory"), so there each chunk
+    # dies with its loss node's backward, before the first layer is recomputed
+    logits_kept = 0.0 if ft.stack == "torchtune" else 2.0 * V * tokens
 
     # ---- dequantization and misc buffers -----------------------------------------------------------------
     largest = max(h * arch.ffn, h * arch.q_dim, arch.expert_ffn * h)
     dequant = 2.0 * 2 * largest if fmt != "none" else 0.0
+
+    # ZeRO-3/FSDP: the gathered current and prefetched layer, and under ZeRO-2/3 one layer's unsharded gradient
+    # waiting for its reduce-scatter (the pretraining model's sharding buffers, memory.py)
+    gathered = 2.0 * layer_base if zero_stage >= 3 and shard > 1 else 0.0
+    if zero_stage >= 2 and shard > 1:
+        gathered += (arch.layer_params * wdtype if full else trainable * tdtype) / max(arch.layers, 1)
+    backward_buffers += gathered
 
     persistent_grads = grads if (num_micro_batches > 1 or zero_stage >= 2 or ft.optimizer_in_backward) else 0.0
     weights_all = base + adapter_weights
@@ -319,7 +334,9 @@ def logits_bytes_per_token(ft: FinetuningSpec) -> float:
     Unchunked (transformers >= 4.46 upcasts logits to fp32 in the loss): 16-bit logits + fp32 copy +
     log-softmax + its gradient, 14.5 measured on H100 (memory.py). torchtune's CEWithChunkedOutputLoss (8
     chunks): the 16-bit logits stay; eager keeps each chunk's fp32 log-softmax (4) and one chunk's gradient
-    (4/8); compiled, only the log-sum-exp is kept and one chunk's fp32 + 16-bit gradient is live (6/8).
+    (4/8); compiled (torchtune's compile_loss compiles `compute_cross_entropy`, the upcast and the loss together),
+    the fp32 copy is never stored: only the log-sum-exp is saved, and the backward kernel writes the chunk's gradient
+    in 16 bits (2/8). Unsloth's fused Triton loss likewise keeps no fp32 copy.
     LitGPT's chunked_cross_entropy (128-token chunks, no upcast): 16-bit logits + 16-bit log-softmax.
     A 16-bit unchunked loss on a shifted contiguous copy (e.g. Qwen1's modeling_qwen.py): logits, copy,
     log-softmax, and the two gradients, 2 bytes each = 10.
@@ -327,7 +344,7 @@ def logits_bytes_per_token(ft: FinetuningSpec) -> float:
     if ft.stack == "litgpt":
         return 4.0
     if ft.chunked_cross_entropy or ft.stack == "unsloth":
-        return 2.0 + 6.0 / 8 if (ft.compile or ft.stack == "unsloth") else 2.0 + 4.0 + 4.0 / 8
+        return 2.0 + 2.0 / 8 if (ft.compile or ft.stack == "unsloth") else 2.0 + 4.0 + 4.0 / 8
     return float(_LOGITS_V["bf16"]) if ft.logits_fp32 else 10.0
 
 
