@@ -339,3 +339,26 @@ def test_fp8_under_fsdp_says_its_memory_ran_under_the_published_figure() -> None
     plan = select_distribution_strategy(SelectDistributionRequest.model_validate({
         "model": {"preset": "llama-3.1-8b"}, "training": {"precision": "fp8"}, "framework": "pytorch_fsdp"}))
     assert plan.ranked[0].layout.zero_stage == 3 and any("fp8 under FSDP" in c for c in plan.caveats)
+
+
+@pytest.mark.parametrize(("preset", "gpu", "gpus_per_node", "nodes", "framework", "precision"), [
+    ("llama-3.1-8b", "A10G", 1, 8, "pytorch_fsdp", "amp_bf16"), ("llama-3.1-8b", "H100-SXM-80GB", 8, 1, "megatron", "fp8"),
+    ("resnet-50", "L4", 1, 4, "pytorch_fsdp", "amp_bf16"), ("mixtral-8x7b", "H100-SXM-80GB", 8, 2, "megatron", "bf16")])
+def test_no_layout_beats_the_compute_ceiling_a_deadline_search_skips_by(preset: str, gpu: str, gpus_per_node: int,
+                                                                       nodes: int, framework: str, precision: str) -> None:
+    """best_layout(at_least) returns nothing without searching when the GPUs' matmul rate over the model FLOPs per
+    token is below the floor: sound only if every layout the full search times stays under that ceiling."""
+    from ml_expert_mcp.tools.training.context import build_context
+    from ml_expert_mcp.tools.training.step_time import compute_rate
+    from ml_expert_mcp.tools.training.strategy import _search, best_layout
+
+    req = SelectDistributionRequest(model=ModelSpec(preset=preset), training=TrainingSpec(precision=precision),
+                                    cluster=ClusterSpec(gpu=gpu, gpus_per_node=gpus_per_node, nodes=nodes),
+                                    framework=framework, top_k=5)
+    ctx = build_context(req.model, req.training, req.cluster, req.framework)
+    seq = req.training.sequence_length if ctx.arch.is_transformer else 1
+    ceiling = ctx.num_gpus * compute_rate(ctx.arch, ctx.gpu, precision) / ctx.arch.model_flops_per_token(seq)
+    reference = _search(req, False, prune=False)
+    assert reference.ranked and all(r.tokens_per_s <= ceiling for r in reference.ranked)
+    assert best_layout(req, at_least=1.0001 * ceiling) is None
+    assert best_layout(req, at_least=0.5 * reference.ranked[0].tokens_per_s) is not None

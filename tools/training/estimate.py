@@ -102,7 +102,8 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
     assumptions += alias_notes(("cluster.gpu", req.cluster.gpu, ctx.gpu.id), ("model.preset", req.model.preset, ctx.arch.name))
     assumptions += describe(ctx, dp=lay.data_parallel, zero=lay.zero_stage, offload=lay.cpu_offload,
                             micro_batch=lay.micro_batch_size, accumulation=lay.gradient_accumulation_steps,
-                            checkpointing=ckpt, ep=lay.expert_parallel, etp=lay.expert_tensor_parallel)
+                            checkpointing=ckpt, ep=lay.expert_parallel, etp=lay.expert_tensor_parallel,
+                            model_shards=lay.tensor_parallel * lay.pipeline_parallel)
     return MemoryEstimate(
         gpu=ctx.gpu.id, breakdown=terms, peak_phase=m.peak_phase, peak_allocated_gib=gib(m.peak_allocated),
         peak_reserved_gib=gib(m.peak_reserved), device_total_gib=round(result.device_gib, 3), usable_gib=usable,

@@ -249,8 +249,11 @@ def estimate_memory(
          min(pp, max(num_micro_batches, 1))),
         (last, float(last), False, True, 1),
     ]
-    if pp > 2:
-        stages.append((middle, middle * min(pp - 1, max(num_micro_batches, 1)), False, False, min(pp - 1, max(num_micro_batches, 1))))
+    middle_act = middle * min(pp - 1, max(num_micro_batches, 1))
+    # a middle stage no larger than the first, holding no more activations, needs no more memory in any phase (the
+    # first adds the embedding's states): only an uneven split (lighter first stage) makes it the peak
+    if pp > 2 and (first < middle or stages[0][1] < middle_act):
+        stages.append((middle, middle_act, False, False, min(pp - 1, max(num_micro_batches, 1))))
     results = [
         _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp, zero_stage, shard,
                       cpu_offload, num_micro_batches, amp, wb, gb, act, res, ob, tokens, loss_style, recompute_share, layers=n_layers,

@@ -164,9 +164,10 @@ def best_expert_layout(arch: Architecture, tp: int, cp: int, dp: int, run: Calla
 
 def describe(
     ctx: TrainingContext, *, dp: int, zero: int, offload: bool, micro_batch: int, accumulation: int, checkpointing: str,
-    ep: int, etp: int,
+    ep: int, etp: int, model_shards: int = 1,
 ) -> list[str]:
-    """Assumption lines naming what fine-tuning and MoE changed, e.g. 'QLoRA: 4.9 GiB weights instead of 15.0'."""
+    """Assumption lines naming what fine-tuning and MoE changed, e.g. 'QLoRA: 4.9 GiB weights instead of 15.0'.
+    `model_shards`: TP x PP slices of the base, each GPU dequantizing only its own (as adjust_step prices it)."""
     t = ctx.training
     out: list[str] = []
     ft = getattr(t, "finetuning", None)
@@ -182,7 +183,7 @@ def describe(
         if ft.method != "full":
             out.append("step time: the frozen weights' weight-gradient GEMMs are skipped (forward, input gradients and "
                        "any recompute still run); MFU counts the FLOPs the method runs, about 4 per weight per token")
-        dequant = dequant_seconds(ctx.arch, ft, ctx.gpu.hbm_bandwidth_tbps, checkpointing, 1)
+        dequant = dequant_seconds(ctx.arch, ft, ctx.gpu.hbm_bandwidth_tbps, checkpointing, model_shards)
         if dequant:
             out.append(f"{fm.quant} base: dequantized to 16 bits on every pass over it, about {dequant * 1e3:.0f} ms "
                        f"per micro-batch at {DEQUANT_HBM_SHARE:.0%} of HBM bandwidth (solved on Qwen's GPTQ QLoRA vs "

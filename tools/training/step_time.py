@@ -47,6 +47,14 @@ def matmul_efficiency(hidden: int, peak: float) -> float:
     return E_MAX * h / (h + h_half)
 
 
+def compute_rate(arch: Architecture, gpu: GpuSpec, precision: str) -> float:
+    """FLOP/s one GPU sustains on this model's matmuls: the dense peak at the model's width efficiency. No layout of n
+    GPUs runs faster than n x this over the model FLOPs per token (recompute, pipeline imbalance and communication
+    only add time), which is what lets a deadline search skip a cluster that cannot reach it."""
+    peak = gpu.dense_tflops(precision)
+    return peak * 1e12 * matmul_efficiency(arch.hidden if arch.is_transformer else CNN_EFFECTIVE_WIDTH, peak)
+
+
 def hardware_flops_per_token(arch: Architecture, seq: int, checkpointing: str, recompute_share: float = 1.0) -> float:
     """`recompute_share`: of full checkpointing, the share of layers recomputed (Megatron's block method)."""
     model = arch.model_flops_per_token(seq)
@@ -106,10 +114,9 @@ def predict_step_time(
     recompute_share: float = 1.0,
 ) -> StepTime:
     peak = gpu.dense_tflops(precision) * 1e12
-    eff = matmul_efficiency(arch.hidden if arch.is_transformer else CNN_EFFECTIVE_WIDTH, peak / 1e12)
     tokens_mb = micro_batch * seq
     hw_flops = hardware_flops_per_token(arch, seq, checkpointing, recompute_share)
-    compute_mb = hw_flops * tokens_mb / (tp * pp * cp) / (peak * eff) * pipeline_imbalance
+    compute_mb = hw_flops * tokens_mb / (tp * pp * cp) / compute_rate(arch, gpu, precision) * pipeline_imbalance
 
     act_bytes = 4 if precision == "fp32" else 2
     tp_mb = 0.0

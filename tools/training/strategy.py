@@ -39,7 +39,7 @@ from ml_expert_mcp.tools.training.memory import memory_caveats
 from ml_expert_mcp.tools.training.moe import ExpertLayout, fsdp_expert_note
 from ml_expert_mcp.tools.training.pipeline import bubble_fraction, interleave_ok, stage_split
 from ml_expert_mcp.tools.training.plans import RankedLayout
-from ml_expert_mcp.tools.training.step_time import model_caveats
+from ml_expert_mcp.tools.training.step_time import compute_rate, model_caveats
 
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 # Least memory first: when full checkpointing does not fit a layout at its smallest micro-batch, selective and none
@@ -202,6 +202,12 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = T
             at_least: float = -math.inf) -> DistributionPlan:
     ctx, gb = _context(req)
     arch = ctx.arch
+    if at_least > -math.inf and getattr(ctx.training, "finetuning", None) is None:
+        seq = ctx.training.sequence_length if arch.is_transformer else 1
+        if ctx.num_gpus * compute_rate(arch, ctx.gpu, ctx.training.precision) / arch.model_flops_per_token(seq) < at_least:
+            # even at the matmul rate, with no recompute or communication, these GPUs cannot reach the caller's floor
+            return DistributionPlan(caveats=[], fits=False, global_batch_size=gb, layouts_evaluated=0, ranked=[],
+                                    rejected=[], to_make_it_fit=[], launch=None)
     # a plan without the fix search is read only for its ranking (best_layout): rejections and counts need not be whole
     tally = _Tally(prune=prune, skip_groups=prune and not suggest_fixes, floor=at_least if not suggest_fixes else -math.inf)
     candidates = list(_fitting_layouts(req, ctx, gb, tally))
