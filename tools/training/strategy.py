@@ -203,8 +203,8 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = T
     ctx, gb = _context(req)
     arch = ctx.arch
     if at_least > -math.inf and getattr(ctx.training, "finetuning", None) is None:
-        seq = ctx.training.sequence_length if arch.is_transformer else 1
-        if ctx.num_gpus * compute_rate(arch, ctx.gpu, ctx.training.precision) / arch.model_flops_per_token(seq) < at_least:
+        flops = arch.model_flops_per_token(ctx.training.sequence_length if arch.is_transformer else 1)
+        if flops > 0 and ctx.num_gpus * compute_rate(arch, ctx.gpu, ctx.training.precision) / flops < at_least:
             # even at the matmul rate, with no recompute or communication, these GPUs cannot reach the caller's floor
             return DistributionPlan(caveats=[], fits=False, global_batch_size=gb, layouts_evaluated=0, ranked=[],
                                     rejected=[], to_make_it_fit=[], launch=None)
