@@ -89,7 +89,7 @@ def published_accuracy(data: Path) -> dict:
     errors, lines, fits, better = [], [], [], []
     for r in published_rows(data):
         req, lay = published_request(r)
-        ctx = build_context(req.model, req.training, req.cluster)
+        ctx = build_context(req.model, req.training, req.cluster, req.framework)
         gb = req.training.global_batch_size
         acc = gb // (lay["dp"] * lay["mb"])
         res = evaluate(ctx, dp=lay["dp"], tp=lay["tp"], pp=lay["pp"], cp=1, sp=lay["tp"] > 1 and lay["ckpt"] == "selective",
@@ -255,7 +255,7 @@ def frontier_accuracy(path: Path = EVIDENCE) -> dict:
         for ckpt in ckpts:
             training = TrainingSpec(sequence_length=seq, global_batch_size=gb, activation_checkpointing=ckpt,
                                     precision=r["precision"] or "amp_bf16")
-            ctx = build_context(model, training, cluster)
+            ctx = build_context(model, training, cluster, fw)
             for vv in vs:
                 try:
                     check_layout(ctx, Layout(data_parallel=dp, tensor_parallel=tp, pipeline_parallel=pp, context_parallel=cp,

@@ -359,6 +359,7 @@ def test_no_layout_beats_the_compute_ceiling_a_deadline_search_skips_by(preset: 
     seq = req.training.sequence_length if ctx.arch.is_transformer else 1
     ceiling = ctx.num_gpus * compute_rate(ctx.arch, ctx.gpu, precision) / ctx.arch.model_flops_per_token(seq)
     reference = _search(req, False, prune=False)
-    assert reference.ranked and all(r.tokens_per_s <= ceiling for r in reference.ranked)
-    assert best_layout(req, at_least=1.0001 * ceiling) is None
+    # reached exactly by a layout with no recompute and nothing exposed (RankedLayout rounds tokens/s to 0.1)
+    assert reference.ranked and all(r.tokens_per_s <= ceiling * (1 + 1e-9) + 0.05 for r in reference.ranked)
+    assert best_layout(req, at_least=1.0001 * ceiling) is None  # skipped without a search
     assert best_layout(req, at_least=0.5 * reference.ranked[0].tokens_per_s) is not None

@@ -405,6 +405,8 @@ def megatron_args(best: RankedLayout, ctx: TrainingContext, global_batch: int, f
         args += ["--recompute-granularity full", "--recompute-method uniform", "--recompute-num-layers 1"]
     if flag:
         args.append(flag)
+    if flag == "--bf16":  # 16-bit gradient buffer and reduce-scatter, as the memory model counts (memory_caveats)
+        args.append("--grad-reduce-in-bf16")
     if ctx.training.precision == "fp8":
         args += ["--fp8-format hybrid", "--transformer-impl transformer_engine"]
     warmup = max(1, min(2000, total_steps // 20))

@@ -92,7 +92,7 @@ def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstima
         "step time, throughput and MFU: the same model select_distribution_strategy ranks by",
     ]
     assumptions += model_caveats(ctx.arch)
-    assumptions += memory_caveats(ctx.training.precision, lay.zero_stage)
+    assumptions += memory_caveats(ctx.training.precision, lay.zero_stage, ctx.framework)
     buckets = backward_buffer_bytes(ctx, lay.zero_stage)
     if buckets:
         assumptions.append(f"DeepSpeed ZeRO-{lay.zero_stage}: two gradient buckets of reduce_bucket_size (DeepSpeed's "

@@ -146,6 +146,8 @@ def _memory(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, sp: boo
         # Megatron shards the routed experts' optimizer over the expert-data-parallel group
         expert_shard_group=tp * cp * dp // (ep * etp) if megatron_style and ep * etp > 1 else None,
         backward_buffers=backward_buffer_bytes(ctx, zero),
+        # the Megatron plans reduce gradients in 16 bits (--grad-reduce-in-bf16), as NVIDIA's recipes do (memory_caveats)
+        grad_reduce_in_fp32=ctx.framework != "megatron",
     )
     mem = adjust_memory(ctx, mem, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, micro_batch=micro_batch,
                         accumulation=accumulation, checkpointing=checkpointing, ep=ep, etp=etp)

@@ -81,13 +81,20 @@ def deepspeed_bucket_bytes(zero_stage: int, dtype_bytes: float, bucket: float = 
     return (2 if overlap_comm else 1) * bucket * dtype_bytes if zero_stage in (1, 2) else 0.0
 
 
-def memory_caveats(precision: str, zero_stage: int) -> list[str]:
-    """What the memory model is known to miss for this precision and sharding, with the evidence, to state in plans."""
+def memory_caveats(precision: str, zero_stage: int, framework: str = "pytorch_fsdp") -> list[str]:
+    """What the memory model is known to miss for this precision and sharding, with the evidence, and what it assumes
+    of the framework's gradient buffer, to state in plans."""
+    out = []
     if precision == "fp8" and zero_stage >= 3:
-        return ["fp8 under FSDP/ZeRO-3: only the gathered layers' fp8 copies are counted; torchao Float8's own "
-                "buffers are not, and torchtitan's Llama 3.1 70B float8 run (FSDP32 TP8) reported 71.9 GiB where this "
-                "model gives 59.3 (-17%): keep more headroom than the default"]
-    return []
+        out.append("fp8 under FSDP/ZeRO-3: only the gathered layers' fp8 copies are counted; torchao Float8's own "
+                   "buffers are not, and torchtitan's Llama 3.1 70B float8 run (FSDP32 TP8) reported 71.9 GiB where this "
+                   "model gives 59.3 (-17%): keep more headroom than the default")
+    if framework == "megatron" and precision != "fp32":
+        out.append("Megatron: gradients accumulate and reduce in 16 bits (--grad-reduce-in-bf16 with bf16, the default "
+                   "with fp16), as NVIDIA's Megatron-Bridge and NeMo recipes run them; fp32 master weights and Adam "
+                   "states stay in the distributed optimizer. Megatron-LM's bf16 default (an fp32 gradient buffer) costs "
+                   "2 more bytes per parameter per GPU")
+    return out
 
 
 def megatron_loss(precision: str) -> bool:

@@ -204,7 +204,7 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = T
     arch = ctx.arch
     if at_least > -math.inf and getattr(ctx.training, "finetuning", None) is None:
         flops = arch.model_flops_per_token(ctx.training.sequence_length if arch.is_transformer else 1)
-        if flops > 0 and ctx.num_gpus * compute_rate(arch, ctx.gpu, ctx.training.precision) / flops < at_least:
+        if flops > 0 and ctx.num_gpus * compute_rate(arch, ctx.gpu, ctx.training.precision) / flops * (1 + 1e-9) < at_least:
             # even at the matmul rate, with no recompute or communication, these GPUs cannot reach the caller's floor
             return DistributionPlan(caveats=[], fits=False, global_batch_size=gb, layouts_evaluated=0, ranked=[],
                                     rejected=[], to_make_it_fit=[], launch=None)
@@ -227,7 +227,7 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = T
         caveats.append(f"{ctx.gpu.id}: {ctx.gpu.notes}")
     caveats += model_caveats(arch)
     if ranked:
-        caveats += memory_caveats(ctx.training.precision, ranked[0].layout.zero_stage)
+        caveats += memory_caveats(ctx.training.precision, ranked[0].layout.zero_stage, req.framework)
     return DistributionPlan(caveats=caveats, fits=bool(ranked), global_batch_size=gb, layouts_evaluated=evaluated,
                             ranked=ranked, rejected=rejected, to_make_it_fit=fixes, launch=launch)
 
