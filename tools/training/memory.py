@@ -91,8 +91,8 @@ def memory_caveats(precision: str, zero_stage: int, framework: str = "pytorch_fs
                    "model gives 59.3 (-17%): keep more headroom than the default")
     if framework == "megatron" and precision != "fp32":
         out.append("Megatron: gradients accumulate and reduce in 16 bits (--grad-reduce-in-bf16 with bf16, the default "
-                   "with fp16), as NVIDIA's Megatron-Bridge and NeMo recipes run them; fp32 master weights and Adam "
-                   "states stay in the distributed optimizer. Megatron-LM's bf16 default (an fp32 gradient buffer) costs "
+                   "with fp16), as NVIDIA's Megatron-Bridge and NeMo recipes run them; the optimizer keeps its fp32 master "
+                   "weights and Adam states. Megatron-LM's bf16 default (an fp32 gradient buffer) costs "
                    "2 more bytes per parameter per GPU")
     return out
 
