@@ -286,3 +286,17 @@ def test_torchtune_compiled_chunked_loss_keeps_no_fp32_logits() -> None:
     eager = FinetuningSpec(method="lora", stack="torchtune", levers=["chunked_cross_entropy"])
     assert logits_bytes_per_token(compiled) == pytest.approx(2 + 2 / 8)
     assert logits_bytes_per_token(eager) > 6
+
+
+def test_unsloth_offloads_its_checkpoints_as_its_gradient_checkpointing_does() -> None:
+    # Unsloth's Llama 3.1 post (unsloth.ai/blog/llama3-1): on one A100 80GB, Llama 3.1 70B QLoRA (rank 32, all linear
+    # layers) fits 8,192 tokens x batch 5 with use_gradient_checkpointing="unsloth", which keeps the checkpointed layer
+    # inputs in CPU memory; the same step with the checkpoints on the GPU (HF + PEFT) does not fit
+    def fits(stack: str) -> bool:
+        est = _estimate("llama-3.1-70b", {"precision": "bf16", "sequence_length": 8192, "finetuning": {
+            "method": "qlora", "rank": 32, "stack": stack}},
+            {"gpu": "A100-SXM-80GB", "gpus_per_node": 1, "memory_headroom": 0.0},
+            {"micro_batch_size": 5, "activation_checkpointing": "full"})
+        return est.fits
+
+    assert fits("unsloth") and not fits("hf_peft")

@@ -46,7 +46,9 @@ class FinetuningSpec(StrictModel):
 
     @property
     def activation_offloading(self) -> bool:
-        return "activation_offloading" in self.levers
+        # Unsloth's use_gradient_checkpointing="unsloth" (its documented setting, and the one our option writes)
+        # offloads the checkpointed layer inputs to CPU memory
+        return "activation_offloading" in self.levers or self.stack == "unsloth"
 
     @property
     def compile(self) -> bool:
