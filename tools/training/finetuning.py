@@ -232,11 +232,11 @@ def finetune_memory(
         base += expert_linear * MXFP4_BYTES
     else:
         base += expert_linear * per_linear
-    head_quantized = fmt != "none" and ft.stack == "litgpt"
-    base += head * (per_linear if head_quantized else wb16)
+    head_bytes = head * (per_linear if fmt != "none" and ft.stack == "litgpt" else wb16)  # LitGPT quantizes the head
+    base += head_bytes
     base_16 = arch.total_params * wb16
     # the decoder layers' share of the stored base: what one ZeRO-3/FSDP all-gather brings in per layer
-    layer_base = (base - embed * wb16 - head * (per_linear if head_quantized else wb16)) / max(arch.layers, 1)
+    layer_base = (base - embed * wb16 - head_bytes) / max(arch.layers, 1)
     if zero_stage >= 3:
         base /= shard
 

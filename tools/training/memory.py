@@ -251,15 +251,15 @@ def estimate_memory(
                              expert_group=expert_group, backward_buffers=backward_buffers, per_layer=per_layer)
     split = stage_split(arch.layers, pp)
     first, middle, last = split if split is not None else (arch.layers / pp,) * 3
+    first_act = first_stage_activation_layers(arch.layers, pp, virtual_stages, num_micro_batches, int(first))
     stages = [  # (layers, activation layer-equivalents held, embedding, head + loss, micro-batches in flight)
-        (first, first_stage_activation_layers(arch.layers, pp, virtual_stages, num_micro_batches, int(first)), True, False,
-         min(pp, max(num_micro_batches, 1))),
+        (first, first_act, True, False, min(pp, max(num_micro_batches, 1))),
         (last, float(last), False, True, 1),
     ]
     middle_act = middle * min(pp - 1, max(num_micro_batches, 1))
     # a middle stage no larger than the first, holding no more activations, needs no more memory in any phase (the
     # first adds the embedding's states): only an uneven split (lighter first stage) makes it the peak
-    if pp > 2 and (first < middle or stages[0][1] < middle_act):
+    if pp > 2 and (first < middle or first_act < middle_act):
         stages.append((middle, middle_act, False, False, min(pp - 1, max(num_micro_batches, 1))))
     results = [
         _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp, zero_stage, shard,
