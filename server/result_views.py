@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 Detail = Literal["summary", "plan", "full"]
 DETAIL_LEVELS: tuple[str, ...] = ("summary", "plan", "full")
-DETAIL_DESCRIPTION = "summary: headline and numbers; plan (default): without large artifacts; full: everything."
+DETAIL_DESCRIPTION = "plan: no large artifacts; full: all; summary: the numbers."
 LONG_TEXT = 600
 PLAN_BUDGET = 7_500  # characters of compact JSON: about 2,000 tokens
 SHORT_TEXT = 200

@@ -31,3 +31,18 @@ def unbounded(schema: dict[str, Any], path: str, defs: dict[str, Any], out: list
                 out.append(f"{path}: map without maxProperties")
             unbounded(extra, path + "{}", defs, out, depth + 1)
     return out
+
+
+def full_input_schemas() -> dict[str, dict[str, Any]]:
+    """Each tool's input schema as pydantic writes it, with every bound: tools/list leaves the guards out."""
+    import anyio
+
+    from ml_expert_mcp.server.app import build_server
+    from ml_expert_mcp.server.tool_catalogue import ToolCatalogue
+
+    async def registered() -> dict[str, dict[str, Any]]:
+        server = build_server(cache_size=0)
+        next(m for m in server.middleware if isinstance(m, ToolCatalogue)).ensure_registered()
+        return {t.name: t.input_schema for t in await server.list_tools()}
+
+    return anyio.run(registered)

@@ -1,6 +1,6 @@
 """Property-based fuzzing of every tool through mcp.Client, from each tool's own input schema.
 
-Valid inputs (hypothesis-jsonschema draws them from inputSchema) must give a result that validates against the
+Valid inputs (drawn from each tool's full input schema, the one the server validates with) must give a result that validates against the
 tool's outputSchema, or an isError result naming a field (valid JSON can still be unplannable, e.g. an unknown
 GPU id). Invalid inputs (a required field dropped, a wrong type, a value past its maximum, an unknown argument)
 must give an isError result naming that field. No call may crash or hang, and the server answers after each.
@@ -23,8 +23,8 @@ from mcp import Client
 
 from ml_expert_mcp.server.app import build_server
 from ml_expert_mcp.server.registry import tool_names
-from ml_expert_mcp.server.tool_schemas import expand_shared
 from tests.schema_strategy import from_schema
+from tests.schema_walk import full_input_schemas
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=os.environ.get("FUZZ_RANDOM") is None,
@@ -38,8 +38,8 @@ STATS: dict[str, int] = {}
 def session():
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(Client(build_server())) as client:
         listed = portal.call(client.list_tools).tools
-        full = expand_shared([t.model_dump(by_alias=True, exclude_none=True) for t in listed])
-        tools = {t.name: t.model_copy(update={"input_schema": f["inputSchema"]}) for t, f in zip(listed, full, strict=True)}
+        full = full_input_schemas()  # every bound, pattern and definition: tools/list leaves guards out
+        tools = {t.name: t.model_copy(update={"input_schema": full[t.name]}) for t in listed}
         yield portal, client, tools
         assert portal.call(client.list_tools).tools  # still serving after everything
         print(f"\nfuzz examples per tool: {STATS}")
@@ -102,13 +102,20 @@ def _wrong_type(schema: dict[str, Any]) -> Any:
     return 12345
 
 
+def _maximum(schema: dict[str, Any]) -> float | None:
+    """A property's maximum, also inside an optional field's anyOf [T, null]."""
+    found = [s["maximum"] for s in [schema, *schema.get("anyOf", [])] if "maximum" in s]
+    return found[0] if found else None
+
+
 @pytest.mark.parametrize("name", tool_names())
 def test_invalid_inputs_give_an_error_naming_the_field(session, name: str) -> None:
     tool = session[2][name]
     schema = tool.input_schema
     props = schema["properties"]
     required = schema.get("required", [])
-    numeric = [p for p, s in props.items() if "maximum" in s]
+    maxima = {p: m for p, s in props.items() for m in [_maximum(s)] if m is not None}
+    numeric = sorted(maxima)
     mutations = ["unknown", "wrong_type"] + (["drop"] if required else []) + (["too_big"] if numeric else [])
 
     @SETTINGS
@@ -123,7 +130,7 @@ def test_invalid_inputs_give_an_error_naming_the_field(session, name: str) -> No
             args.pop(field, None)
         elif how == "too_big":
             field = data.draw(st.sampled_from(numeric))
-            args[field] = props[field]["maximum"] * 10 + 1
+            args[field] = maxima[field] * 10 + 1
         else:
             field = data.draw(st.sampled_from(sorted(props)))
             args[field] = _wrong_type(props[field])

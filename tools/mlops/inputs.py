@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from ml_expert_mcp.tools.common.k8s import DNS_LABEL_PATTERN
 from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.patterns import ENDPOINT_PATTERN, ORIGIN_PATTERN
 
 Platform = Literal["local", "vm", "kubernetes", "aws", "gcp", "azure", "databricks"]
 Backend = Literal["sqlite", "postgresql", "mysql"]
@@ -16,15 +17,11 @@ Target = Literal["kubernetes_kserve", "sagemaker", "batch"]
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 GITHUB_HANDLE_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9_.-]{1,39})?$"
 HOST_PATTERN = r"^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$"
-# A browser origin: scheme://host[:port] (host may start with MLflow's *. wildcard), or an IPv6 literal. No path,
-# no comma (the list is joined with commas), no `$` (compose and Kubernetes would expand it).
-ORIGIN_PATTERN = r"^https?://((\*\.)?[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]{2,45}\])(:(\d{1,5}|\*))?$"
-ENDPOINT_PATTERN = r"^https?://([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(:\d{1,5})?(/[A-Za-z0-9._~/-]{0,256})?$"
 PATH_PATTERN = r"^[^\s;&|`$<>%?#]{1,256}$"  # no shell, interpolation, URL (? #) or ConfigParser (%) specials
 
 
 class DatabaseSpec(StrictModel):
-    host: str = Field(max_length=256, default="postgres", pattern=r"^[A-Za-z0-9.-]{1,253}$", description="Database host name.")
+    host: str = Field(max_length=256, default="postgres", pattern=r"^[A-Za-z0-9.-]{1,253}$")
     port: int | None = Field(default=None, ge=1, le=65535, description="Port; default 5432 (PostgreSQL) or 3306 (MySQL).")
     name: str = Field(max_length=256, default="mlflow", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="Database for tracking data.")
     auth_name: str = Field(max_length=256, default="mlflow_auth", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="Database for basic-auth users.")
@@ -32,9 +29,9 @@ class DatabaseSpec(StrictModel):
 
 
 class MetricGate(StrictModel):
-    metric: str = Field(max_length=256, pattern=r"^[A-Za-z0-9_./ :-]{1,250}$", description="Run metric name.")
+    metric: str = Field(max_length=256, pattern=r"^[A-Za-z0-9_./ :-]{1,250}$")
     comparison: Literal[">=", "<="] = Field(description="Pass when metric >= or <= threshold.")
-    threshold: float = Field(ge=-1e12, le=1e12, description="Threshold value.")
+    threshold: float = Field(ge=-1e12, le=1e12)
 
 
 class Approval(StrictModel):

@@ -7,10 +7,9 @@ from typing import Literal
 from pydantic import Field
 
 from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.patterns import ROLE_ARN_PATTERN, S3_URI_PATTERN
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
-ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
-S3_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$"
 FeatureType = Literal["numeric", "count", "categorical", "boolean"]
 
 
@@ -33,7 +32,7 @@ class PerformanceMetric(StrictModel):
 class SageMakerMonitorSpec(StrictModel):
     endpoint_name: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", max_length=63)
     role_arn: str = Field(pattern=ROLE_ARN_PATTERN, max_length=2048)
-    s3_uri: str = Field(pattern=S3_PATTERN, max_length=1024, description="Monitoring prefix.")
+    s3_uri: str = Field(pattern=S3_URI_PATTERN, max_length=1024, description="Monitoring prefix.")
     region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}-[a-z]+-\d$", max_length=20)
     problem_type: Literal["BinaryClassification", "MulticlassClassification", "Regression"] = "BinaryClassification"
 

@@ -17,11 +17,10 @@ from ml_expert_mcp.tools.common.aws import require_valid
 from ml_expert_mcp.tools.common.bounded import ShortStr
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.models import Plan, StrictModel
+from ml_expert_mcp.tools.common.patterns import IMAGE_URI_PATTERN, S3_URI_PATTERN
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.sagemaker.inputs import (
-    IMAGE_URI_PATTERN,
     JOB_NAME_PATTERN,
-    S3_URI_PATTERN,
     AwsPlacement,
     require_priced_region,
 )
@@ -47,8 +46,8 @@ ASYNC_SCALE_IN_COOLDOWN_S = 600
 
 
 class EndpointTraffic(StrictModel):
-    peak_rps: float = Field(ge=0.001, le=1e6, description="Peak invocations per second.")
-    average_rps: float = Field(ge=0.001, le=1e6, description="Average invocations per second.")
+    peak_rps: float = Field(ge=0.001, le=1e6)
+    average_rps: float = Field(ge=0.001, le=1e6)
     payload_kb: float = Field(default=10, ge=0.001, le=6144, description="Request payload, KB (real-time limit 6 MB).")
 
     @model_validator(mode="after")
@@ -63,7 +62,7 @@ class EndpointOptions(StrictModel):
     multi_model: bool = Field(default=False, description="Multi-model endpoint (model_data_url is a prefix of model.tar.gz files).")
     async_output_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="Async inference: where results go.")
     data_capture_s3_uri: str | None = Field(max_length=2048, default=None, pattern=S3_URI_PATTERN, description="Capture requests/responses here.")
-    capture_percent: int = Field(default=20, ge=1, le=100, description="Share of requests captured.")
+    capture_percent: int = Field(default=20, ge=1, le=100)
     headroom: float = Field(default=0.3, ge=0, le=0.9, description="Share of SLA capacity kept free at peak.")
     min_instances: int = Field(default=2, ge=0, le=100, description="Floor (2 spreads over availability zones; async default 0, real-time at least 1).")
     instance_type: str | None = Field(max_length=256, default=None, description="Force an instance type (the measured latency's).")

@@ -10,13 +10,11 @@ from ml_expert_mcp.knowledge import instance_catalog
 from ml_expert_mcp.tools.common.bounded import ShortStr
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.models import StrictModel
+from ml_expert_mcp.tools.common.patterns import ROLE_ARN_PATTERN
 
 # Patterns from botocore's sagemaker model (anchored here; AWS applies them to the whole value).
-ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
-S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?$"
 JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 KMS_KEY_PATTERN = r"^[a-zA-Z0-9:/_-]{1,2048}$"
-IMAGE_URI_PATTERN = r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$"
 SUBNET_PATTERN = r"^subnet-[0-9a-f]{8,17}$"
 SECURITY_GROUP_PATTERN = r"^sg-[0-9a-f]{8,17}$"
 

@@ -20,12 +20,11 @@ from ml_expert_mcp.tools.common.aws import require_valid
 from ml_expert_mcp.tools.common.bounded import BoundedFloat, BoundedInt, ShortStr
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.models import Plan, StrictModel
+from ml_expert_mcp.tools.common.patterns import IMAGE_URI_PATTERN, S3_URI_PATTERN
 from ml_expert_mcp.tools.common.tool import tool
 from ml_expert_mcp.tools.sagemaker.artifacts import model_trainer_code
 from ml_expert_mcp.tools.sagemaker.inputs import (
-    IMAGE_URI_PATTERN,
     JOB_NAME_PATTERN,
-    S3_URI_PATTERN,
     AwsPlacement,
     require_priced_region,
 )
@@ -78,7 +77,7 @@ class Workload(StrictModel):
 
 
 class TrainingCode(StrictModel):
-    framework: Literal["pytorch", "tensorflow"] = Field(default="pytorch", description="Framework of the training script.")
+    framework: Literal["pytorch", "tensorflow"] = Field(default="pytorch")
     framework_version: str = Field(max_length=256, default="2.6.0", pattern=r"^\d+\.\d+(\.\d+)?$", description="Framework version of the DLC image.")
     py_version: str = Field(max_length=256, default="py312", pattern=r"^py3\d{1,2}$", description="Python version tag of the DLC image.")
     image_uri: str | None = Field(max_length=2048, default=None, pattern=IMAGE_URI_PATTERN, description="ECR image; default: AWS's DLC for the framework.")
@@ -106,12 +105,12 @@ class Spot(StrictModel):
 
 
 class ParameterRange(StrictModel):
-    name: str = Field(max_length=256, pattern=r"^[A-Za-z0-9_.-]{1,256}$", description="Hyperparameter name.")
+    name: str = Field(max_length=256, pattern=r"^[A-Za-z0-9_.-]{1,256}$")
     kind: Literal["continuous", "integer", "categorical"] = Field(description="Range type.")
     min_value: float | None = Field(default=None, ge=-1e12, le=1e12, description="Lower bound (continuous/integer).")
     max_value: float | None = Field(default=None, ge=-1e12, le=1e12, description="Upper bound (continuous/integer).")
-    values: list[ShortStr] = Field(default_factory=list, max_length=30, description="Categorical values.")
-    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = Field(default="Auto", description="Search scale.")
+    values: list[ShortStr] = Field(default_factory=list, max_length=30)
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = Field(default="Auto")
 
     @model_validator(mode="after")
     def _bounds(self) -> ParameterRange:
@@ -126,10 +125,10 @@ class ParameterRange(StrictModel):
 
 
 class Tuning(StrictModel):
-    objective_metric: str = Field(max_length=256, pattern=r"^[A-Za-z0-9_.:/-]{1,255}$", description="Metric name to optimise.")
+    objective_metric: str = Field(max_length=256, pattern=r"^[A-Za-z0-9_.:/-]{1,255}$")
     objective_type: Literal["Maximize", "Minimize"] = Field(description="Direction.")
     metric_regex: str = Field(min_length=1, max_length=500, description="Regex with one group that finds the metric in the logs.")
-    ranges: list[ParameterRange] = Field(min_length=1, max_length=20, description="Hyperparameter ranges.")
+    ranges: list[ParameterRange] = Field(min_length=1, max_length=20)
     max_jobs: int = Field(default=20, ge=1, le=500, description="Training jobs in all.")
     max_parallel: int = Field(default=2, ge=1, le=100, description="Jobs at once.")
 

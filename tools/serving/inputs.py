@@ -40,7 +40,7 @@ class ServedModel(StrictModel):
 
 
 class ReplicaHardware(StrictModel):
-    cpu_cores: int = Field(default=8, ge=1, le=256, description="CPU cores per replica.")
+    cpu_cores: int = Field(default=8, ge=1, le=256)
     memory_gib: float = Field(default=16.0, ge=0.1, le=4096, description="Memory per replica, GiB.")
     gpu: str | None = Field(max_length=256, default=None, description="GPU id from knowledge://gpus (one per replica); omit for CPU.")
 
@@ -59,11 +59,11 @@ class Traffic(StrictModel):
 
 class LatencySLA(StrictModel):
     latency_ms: float = Field(ge=0.01, le=600_000, description="Server-side latency target, ms.")
-    percentile: Literal["p95", "p99"] = Field(default="p95", description="Percentile the target applies to.")
+    percentile: Literal["p95", "p99"] = Field(default="p95")
 
 
 class LatencyPoint(StrictModel):
-    batch_size: int = Field(ge=1, le=65536, description="Examples in the batch.")
+    batch_size: int = Field(ge=1, le=65536)
     latency_ms: float = Field(ge=0.001, le=600_000, description="Measured execution time of one batch, ms.")
 
 
@@ -73,7 +73,7 @@ class ModelCost(StrictModel):
     measured: list[LatencyPoint] = Field(default_factory=list, max_length=16,
                                          description="Measured batch latencies on this replica's hardware.")
     flops_per_example: float | None = Field(default=None, ge=1, le=1e15, description="Forward FLOPs per example.")
-    params: float | None = Field(default=None, ge=1, le=1e13, description="Parameter count.")
+    params: float | None = Field(default=None, ge=1, le=1e13)
     precision: Literal["fp32", "fp16", "bf16"] = Field(default="fp32", description="Serving precision (estimate only).")
     runtime: Literal["tensorflow", "tensorrt"] = Field(default="tensorflow", description="Execution runtime (estimate only): TF graph or TensorRT/TF-TRT engine.")
     family: Literal["cnn", "transformer"] | None = Field(default=None, description="Model family (estimate only); omit: the slower anchor.")
@@ -94,7 +94,7 @@ class ModelCost(StrictModel):
 
 
 class Deployment(StrictModel):
-    namespace: str = Field(max_length=256, default="serving", pattern=DNS_LABEL_PATTERN, description="Kubernetes namespace.")
+    namespace: str = Field(max_length=256, default="serving", pattern=DNS_LABEL_PATTERN)
     image_tag: str = Field(max_length=2048, default="2.19.1", pattern=IMAGE_TAG_PATTERN, description="tensorflow/serving image tag.")
     tls: bool = Field(default=False, description="Serve gRPC with TLS (--ssl_config_file from a Secret).")
     min_replicas: int | None = Field(default=None, ge=1, le=1000, description="HPA minimum; default from average load, at least 2.")

@@ -18,15 +18,15 @@ ModuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*
 
 class FinetuningSpec(StrictModel):
     method: Method = Field(default="lora", description="full, lora, qlora (quantized base + LoRA), dora.")
-    rank: int = Field(default=16, ge=1, le=4096, description="LoRA rank.")
+    rank: int = Field(default=16, ge=1, le=4096)
     alpha: float | None = Field(default=None, gt=0, le=65536, description="LoRA alpha (default 2 x rank).")
     target_modules: Literal["attention", "all_linear"] | Annotated[list[ModuleName], Field(max_length=32)] = Field(
         default="all_linear", description="attention, all_linear, or Linear names (q_proj, c_attn, qkv_proj...).")
-    lora_dropout: float = Field(default=0.05, ge=0, le=0.9, description="Adapter dropout.")
+    lora_dropout: float = Field(default=0.05, ge=0, le=0.9)
     base_quantization: BaseQuant | None = Field(default=None, description="Frozen base storage; default nf4_double_quant for qlora, else none.")
     also_train: list[Literal["embeddings", "lm_head"]] = Field(default_factory=list, max_length=2, description="Fully trained besides adapters.")
     stack: Stack = Field(default="hf_peft", description="hf_peft (PEFT + TRL), torchtune, unsloth, litgpt.")
-    levers: list[Lever] = Field(default_factory=list, max_length=6, description="Memory levers in use.")
+    levers: list[Lever] = Field(default_factory=list, max_length=6)
 
     @property
     def train_embeddings(self) -> bool:

@@ -23,12 +23,12 @@ class ModelSpec(StrictModel):
 
     preset: str | None = Field(max_length=256, default=None, description="Model preset id (see resource knowledge://models), e.g. 'llama-3.1-8b'.")
     hidden_size: int | None = Field(default=None, ge=16, le=65536, description="HF hidden_size (d_model).")
-    num_hidden_layers: int | None = Field(default=None, ge=1, le=1024, description="HF num_hidden_layers.")
-    num_attention_heads: int | None = Field(default=None, ge=1, le=1024, description="HF num_attention_heads.")
+    num_hidden_layers: int | None = Field(default=None, ge=1, le=1024)
+    num_attention_heads: int | None = Field(default=None, ge=1, le=1024)
     num_key_value_heads: int | None = Field(default=None, ge=1, le=1024, description="HF num_key_value_heads (GQA); default = heads.")
     intermediate_size: int | None = Field(default=None, ge=16, le=524288, description="HF intermediate_size (FFN width).")
-    vocab_size: int | None = Field(default=None, ge=2, le=1_048_576, description="HF vocab_size.")
-    tie_word_embeddings: bool | None = Field(default=None, description="HF tie_word_embeddings.")
+    vocab_size: int | None = Field(default=None, ge=2, le=1_048_576)
+    tie_word_embeddings: bool | None = Field(default=None)
     num_local_experts: int | None = Field(default=None, ge=1, le=1024, description="MoE experts per layer (HF num_local_experts).")
     num_experts_per_tok: int | None = Field(default=None, ge=1, le=64, description="MoE experts routed per token.")
     gated_mlp: bool | None = Field(default=None, description="SwiGLU-style gated MLP (Llama) vs plain GELU MLP (GPT/BERT).")
@@ -53,8 +53,8 @@ class TrainingSpec(StrictModel):
 
 class ClusterSpec(StrictModel):
     gpu: str = Field(max_length=256, default="H100-SXM-80GB", description="GPU id from resource knowledge://gpus, e.g. 'A100-SXM-80GB'.")
-    gpus_per_node: int = Field(default=8, ge=1, le=16, description="GPUs per node.")
-    nodes: int = Field(default=1, ge=1, le=4096, description="Number of nodes.")
+    gpus_per_node: int = Field(default=8, ge=1, le=16)
+    nodes: int = Field(default=1, ge=1, le=4096)
     intra_node_gbps: float | None = Field(default=None, ge=0.01, le=10000, description="GPU-to-GPU bandwidth inside a node, GB/s one way; default from the GPU catalogue (PCIe if none).")
     inter_node_gbps: float = Field(default=50.0, ge=0.01, le=10000, description="Network bandwidth per GPU between nodes, GB/s (400 Gb/s NIC per GPU = 50).")
     cpu_cores_per_node: int = Field(default=96, ge=1, le=1024, description="CPU cores per node (DataLoader workers).")
@@ -68,7 +68,7 @@ class ClusterSpec(StrictModel):
 class Layout(StrictModel):
     """How the model is split: data x tensor x pipeline x context parallel, plus sharding."""
 
-    data_parallel: int = Field(default=1, ge=1, le=65536, description="Data-parallel degree.")
+    data_parallel: int = Field(default=1, ge=1, le=65536)
     tensor_parallel: int = Field(default=1, ge=1, le=64, description="Tensor-parallel degree (must divide attention heads).")
     pipeline_parallel: int = Field(default=1, ge=1, le=512, description="Pipeline stages (first/last may hold fewer layers).")
     virtual_pipeline_stages: int = Field(default=1, ge=1, le=64, description="Interleaved 1F1B chunks per rank.")
