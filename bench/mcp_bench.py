@@ -26,6 +26,7 @@ from mcp import Client, StdioServerParameters
 from bench.calls import LARGE, SMALL
 from bench.planner_accuracy import search_speed
 from bench.raw_http_load import raw_load
+from bench.tools_list_size import ISSUE_12_TOOLS
 from ml_expert_mcp.server.app import build_server
 from ml_expert_mcp.server.tool_catalogue import ToolCatalogue
 
@@ -67,12 +68,6 @@ async def timed_calls(call_tool: Any, name: str, args: dict[str, Any], n: int, c
         if result.is_error:
             raise RuntimeError(f"{name}: {result.content}")
     return out
-
-
-ISSUE_12_TOOLS = frozenset({  # issue 12's budget is for the twelve tools that existed then
-    "search_knowledge", "recommend_framework", "estimate_training_memory", "select_distribution_strategy",
-    "plan_pytorch_training", "plan_tf_training", "plan_tf_serving", "verify_tf_serving", "plan_sagemaker_job",
-    "plan_sagemaker_endpoint", "design_mlflow_platform", "verify_mlflow_server"})
 
 
 async def _start_once(params: StdioServerParameters, mode: str) -> tuple[float, float, tuple[int, int]]:
