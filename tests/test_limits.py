@@ -1,5 +1,6 @@
 """Every input is bounded, so no call can ask for unbounded work: strings, lists, maps and numbers all have
-ceilings in the published input schema, and the largest requests the bounds allow stay small."""
+ceilings in the schema the server validates with (tools/list leaves the large ones out, the server still enforces
+them), and the largest requests the bounds allow stay small."""
 
 from __future__ import annotations
 
