@@ -28,30 +28,25 @@ ISSUE_12_TOOLS = ("search_knowledge", "recommend_framework", "estimate_training_
                   "verify_mlflow_server")
 
 # Run inside the old tree (its top-level packages `server`, `tools`...): register its tools, then compact their
-# schemas with today's rules exactly as server.tool_listing.live_listing does.
+# schemas with today's rules (server.tool_listing.compact_entry, as live_listing does; the output schema is the one
+# that commit's SDK registration made).
 _AS_FILED = """
 import json, sys, anyio
 sys.path.insert(0, sys.argv[1])
 from server.app import build_server
 from server.tool_catalogue import ToolCatalogue
-from ml_expert_mcp.server.tool_schemas import compact_input, compact_output, share_definitions
+from ml_expert_mcp.server.tool_listing import compact_entry
+from ml_expert_mcp.server.tool_schemas import share_definitions
 
 async def listed():
     server = build_server(cache_size=0)
     next(m for m in server.middleware if isinstance(m, ToolCatalogue)).ensure_registered()
     return await server.list_tools()
 
-entries = []
-for tool in anyio.run(listed):
-    entry = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
-    entry["inputSchema"] = compact_input(entry["inputSchema"])
-    entry["outputSchema"] = compact_output(entry["outputSchema"])
-    entry.get("annotations", {}).pop("title", None)
-    entries.append(entry)
-raw = {t.name: len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":")))
-       for t in anyio.run(listed)}
-print(json.dumps({"compacted": {e["name"]: len(json.dumps(e, separators=(",", ":"))) for e in share_definitions(entries)},
-                  "raw": raw}))
+dumped = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in anyio.run(listed)]
+raw = {e["name"]: len(json.dumps(e, separators=(",", ":"))) for e in dumped}
+entries = share_definitions([compact_entry(e, e["outputSchema"]) for e in dumped])  # raw is measured above
+print(json.dumps({"compacted": {e["name"]: len(json.dumps(e, separators=(",", ":"))) for e in entries}, "raw": raw}))
 """
 
 

@@ -56,28 +56,40 @@ def live_listing(registered: list[Any], share: bool = True) -> list[dict[str, An
     from typing import get_type_hints
 
     from ml_expert_mcp.server.registry import TOOLS
-    from ml_expert_mcp.server.tool_schemas import compact_input, compact_output, share_definitions
+    from ml_expert_mcp.server.tool_schemas import share_definitions
 
     functions = {t.name: t.function for t in TOOLS}
     out = []
     for tool in registered:
-        entry = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
-        entry["inputSchema"] = compact_input(entry["inputSchema"])
-        output_model = get_type_hints(functions[entry["name"]])["return"]
-        entry["outputSchema"] = compact_output(output_model.model_json_schema(by_alias=True, mode="serialization"))
-        entry.get("annotations", {}).pop("title", None)
-        out.append(entry)
+        output_model = get_type_hints(functions[tool.name])["return"]
+        out.append(compact_entry(tool.model_dump(mode="json", by_alias=True, exclude_none=True),
+                                 output_model.model_json_schema(by_alias=True, mode="serialization")))
     return share_definitions(out) if share else out
 
 
-async def generate() -> list[dict[str, Any]]:
+def compact_entry(entry: dict[str, Any], output_schema: dict[str, Any]) -> dict[str, Any]:
+    """One tool's entry as tools/list carries it: input and output schemas compacted, the title said once."""
+    from ml_expert_mcp.server.tool_schemas import compact_input, compact_output
+
+    entry["inputSchema"] = compact_input(entry["inputSchema"])
+    entry["outputSchema"] = compact_output(output_schema)
+    entry.get("annotations", {}).pop("title", None)
+    return entry
+
+
+async def registered_tools() -> list[Any]:
+    """The SDK's Tool objects of every tool, registered as a first tools/list would, schemas as pydantic writes them."""
     from ml_expert_mcp.server.app import build_server
     from ml_expert_mcp.server.tool_catalogue import ToolCatalogue
 
     server = build_server(cache_size=0)
     catalogue = next(m for m in server.middleware if isinstance(m, ToolCatalogue))
     catalogue.ensure_registered()
-    return live_listing(await server.list_tools())
+    return list(await server.list_tools())
+
+
+async def generate() -> list[dict[str, Any]]:
+    return live_listing(await registered_tools())
 
 
 def main() -> None:

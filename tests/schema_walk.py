@@ -37,12 +37,6 @@ def full_input_schemas() -> dict[str, dict[str, Any]]:
     """Each tool's input schema as pydantic writes it, with every bound: tools/list leaves the guards out."""
     import anyio
 
-    from ml_expert_mcp.server.app import build_server
-    from ml_expert_mcp.server.tool_catalogue import ToolCatalogue
+    from ml_expert_mcp.server.tool_listing import registered_tools
 
-    async def registered() -> dict[str, dict[str, Any]]:
-        server = build_server(cache_size=0)
-        next(m for m in server.middleware if isinstance(m, ToolCatalogue)).ensure_registered()
-        return {t.name: t.input_schema for t in await server.list_tools()}
-
-    return anyio.run(registered)
+    return {t.name: t.input_schema for t in anyio.run(registered_tools)}

@@ -11,8 +11,14 @@ from mcp import Client
 
 from bench.tools_list_size import ISSUE_12_TOOLS
 from ml_expert_mcp.server.app import build_server
-from ml_expert_mcp.server.tool_catalogue import ToolCatalogue
-from ml_expert_mcp.server.tool_listing import LISTING_FILE, fingerprint, generate, live_listing, stored_listing
+from ml_expert_mcp.server.tool_listing import (
+    LISTING_FILE,
+    fingerprint,
+    generate,
+    live_listing,
+    registered_tools,
+    stored_listing,
+)
 from ml_expert_mcp.server.tool_schemas import expand_shared
 
 # Characters of each tool's tools/list entry (compact JSON). Issue 12 item 6 asked for 40,000 for the whole
@@ -67,13 +73,7 @@ def test_tools_list_within_budget(mode: str) -> None:
 
 
 def test_shared_definitions_are_written_once_and_expand_back_exactly() -> None:
-    async def registered() -> list[object]:
-        server = build_server(cache_size=0)
-        catalogue = next(m for m in server.middleware if isinstance(m, ToolCatalogue))
-        catalogue.ensure_registered()
-        return list(await server.list_tools())
-
-    tools = anyio.run(registered)
+    tools = anyio.run(registered_tools)
     shared, unshared = live_listing(tools), live_listing(tools, share=False)
     assert expand_shared(shared) == unshared  # nothing is lost: each tool's own schema is recovered whole
     written = [(name, t["name"]) for t in shared for name in t["inputSchema"].get("$defs", {})]
