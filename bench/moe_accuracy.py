@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import statistics
-from dataclasses import replace
 from pathlib import Path
 
 from ml_expert_mcp.knowledge import gpu_catalog
@@ -97,7 +96,7 @@ def _predict(row: dict[str, str], checkpointing: str, modules: tuple[str, ...]) 
     extra = dispatch_activation_bytes(arch, layout, tokens=mbs * seq / cp * in_flight, pp=pp, tp=tp, act_bytes=2,
                                       checkpointing=checkpointing)
     saved = recompute_savings_bytes(arch, modules, tokens=mbs * seq / cp * in_flight, pp=pp, tp=tp)
-    mem = replace(mem, peak_allocated=mem.peak_allocated + extra - saved)
+    mem = mem._replace(peak_allocated=mem.peak_allocated + extra - saved)
     device = device_total_gib(mem, world)
     parts: dict[str, float | str] = {"recompute": checkpointing if checkpointing == "full" else ";".join(modules) or "-",
              "a2a_ms": moe.all_to_all_s * 1e3, "gemm_pen_ms": moe.expert_gemm_penalty_s * 1e3,

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ml_expert_mcp.knowledge.schema import GpuSpec
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Layout, ModelSpec, TrainingSpec
-from ml_expert_mcp.tools.training.model_arch import Architecture, resolve_model
+from ml_expert_mcp.tools.training.model_arch import Architecture, clear_model_memos, resolve_model
 from ml_expert_mcp.tools.training.pipeline import interleave_ok, stage_split
 from ml_expert_mcp.tools.training.step_time import PCIE_GBPS
 
 DEFAULT_BATCH_TOKENS = 4 * 1024 * 1024  # 4M tokens per step: Llama 2 pre-training batch (Touvron et al. 2023)
+# Memory evaluations by layout, one table per (model, training, framework): the memory of a layout does not depend on
+# the GPU or network, so the searches a planner runs over instance types and counts share them (issue 16)
+MEMO_TABLES = 64
+MEMO_ENTRIES = 20_000
+_memos: dict[tuple[str, str, str], dict[tuple[Any, ...], Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,7 @@ class TrainingContext:
     intra_gbps: float
     inter_gbps: float
     framework: str = "pytorch_fsdp"  # the code that runs it: its buffers enter the memory (DeepSpeed's gradient buckets)
+    memory_memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def num_gpus(self) -> int:
@@ -40,7 +47,24 @@ def build_context(model: ModelSpec, training: TrainingSpec, cluster: ClusterSpec
         raise PlanInputError("training.precision", f"{gpu.id} has no fp8 tensor cores (Ada, Hopper, Blackwell do)")
     pcie = PCIE_GBPS.get(gpu.pcie_gen or 4, 25.0)
     intra = cluster.intra_node_gbps or gpu.intra_node_gbps or pcie
-    return TrainingContext(arch, gpu, training, cluster, intra, cluster.inter_node_gbps, framework)
+    return TrainingContext(arch, gpu, training, cluster, intra, cluster.inter_node_gbps, framework,
+                           _memo_table(model, training, framework))
+
+
+def _memo_table(model: ModelSpec, training: TrainingSpec, framework: str) -> dict[tuple[Any, ...], Any]:
+    key = (model.model_dump_json(), training.model_dump_json(), framework)
+    table = _memos.get(key)
+    if table is None or len(table) > MEMO_ENTRIES:
+        if len(_memos) >= MEMO_TABLES:
+            _memos.clear()
+        table = _memos[key] = {}
+    return table
+
+
+def clear_memos() -> None:
+    """For benchmarks that time a plan from nothing."""
+    _memos.clear()
+    clear_model_memos()
 
 
 def default_global_batch(ctx: TrainingContext) -> int:

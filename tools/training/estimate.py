@@ -32,6 +32,11 @@ def megatron_style(framework: str) -> bool:
     return framework in ("megatron", "deepspeed")
 
 
+def sequence_parallel(framework: str, tp: int) -> bool:
+    """Megatron-style sequence parallelism goes with TP where the framework applies it; the FSDP2 code applies none."""
+    return tp > 1 and framework in ("megatron", "deepspeed")
+
+
 @tool("Estimate per-GPU training memory")
 def estimate_training_memory(req: EstimateTrainingMemoryRequest) -> MemoryEstimate:
     """Per-GPU memory breakdown and fit verdict for one given parallel layout (DP/TP/PP/CP, ZeRO/FSDP, offload,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ml_expert_mcp.tools.training.context import TrainingContext
 from ml_expert_mcp.tools.training.memory import GIB, MemoryTerms, device_total_gib, estimate_memory
+from ml_expert_mcp.tools.training.model_arch import Architecture
 from ml_expert_mcp.tools.training.pipeline import stage_split
 from ml_expert_mcp.tools.training.specialisations import (
     adjust_memory,
@@ -19,8 +20,7 @@ from ml_expert_mcp.tools.training.specialisations import (
 from ml_expert_mcp.tools.training.step_time import StepTime, predict_step_time
 
 
-@dataclass(frozen=True, slots=True)
-class LayoutResult:
+class LayoutResult(NamedTuple):
     memory: MemoryTerms
     device_gib: float
     fits: bool
@@ -75,10 +75,16 @@ def evaluate(
     if memory is not None:
         mem, device, fits = memory.memory, memory.device_gib, memory.fits
     else:
-        mem, device, fits = _memory(ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, group=group,
-                                    micro_batch=micro_batch, accumulation=accumulation, checkpointing=checkpointing,
-                                    megatron_style=megatron_style, ep=ep, etp=etp, virtual=virtual,
-                                    recompute_share=recompute_share, seq=seq)
+        key = (dp, tp, pp, cp, sp, zero, offload, group, micro_batch, accumulation, checkpointing, megatron_style, ep,
+               etp, virtual, recompute_share)
+        known = ctx.memory_memo.get(key)
+        if known is None:
+            known = ctx.memory_memo[key] = _memory(
+                ctx, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, group=group,
+                micro_batch=micro_batch, accumulation=accumulation, checkpointing=checkpointing,
+                megatron_style=megatron_style, ep=ep, etp=etp, virtual=virtual, recompute_share=recompute_share, seq=seq)
+        mem, device = known
+        fits = device <= fit_limit_gib(ctx)
     step = None
     if with_time:
         step = _step(ctx, dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, offload=offload, group=group, micro_batch=micro_batch,
@@ -111,16 +117,6 @@ def _step(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, zero: int
           recompute_share: float, seq: int) -> StepTime:
     t = ctx.training
     arch = ctx.arch
-    split = stage_split(arch.layers, pp) if arch.is_transformer else None
-    if split is not None:
-        first, middle, last = split
-        per_layer = arch.model_flops_per_token(seq) - 6.0 * arch.vocab * arch.hidden * (0 if arch.family == "vit" else 1)
-        per_layer = max(per_layer, 1.0) / arch.layers
-        head = arch.model_flops_per_token(seq) - per_layer * arch.layers
-        slowest = max(first * per_layer, middle * per_layer, last * per_layer + head)
-        imbalance = slowest * pp / (per_layer * arch.layers + head)
-    else:
-        imbalance = 1.0
     params_per_gpu = arch.total_params / (tp * pp)
     grad_bytes = 2 if megatron_style or t.precision in ("bf16", "fp8") else 4
     return predict_step_time(
@@ -129,14 +125,35 @@ def _step(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, zero: int
         zero_stage=zero, cpu_offload=offload, gpus_per_node=ctx.cluster.gpus_per_node,
         intra_gbps=ctx.intra_gbps, inter_gbps=ctx.inter_gbps, params_per_gpu=params_per_gpu,
         grad_bytes=grad_bytes, interleave=virtual, shard_group=group, fsdp_style=not megatron_style,
-        pipeline_imbalance=max(1.0, imbalance), recompute_share=recompute_share,
+        pipeline_imbalance=pipeline_imbalance(arch, seq, pp), recompute_share=recompute_share,
     )
+
+
+def pipeline_imbalance(arch: Architecture, seq: int, pp: int) -> float:
+    """The slowest stage's compute over the mean stage's (>= 1): the embedding and the head + loss sit on the first
+    and last stages, whose layer counts stage_split lowers to compensate."""
+    known = arch.memo.get(("pipeline imbalance", seq, pp))
+    if known is None:
+        known = arch.memo["pipeline imbalance", seq, pp] = _imbalance(arch, seq, pp)
+    return float(known)
+
+
+def _imbalance(arch: Architecture, seq: int, pp: int) -> float:
+    split = stage_split(arch.layers, pp) if arch.is_transformer else None
+    if split is None:
+        return 1.0
+    first, middle, last = split
+    per_layer = arch.model_flops_per_token(seq) - 6.0 * arch.vocab * arch.hidden * (0 if arch.family == "vit" else 1)
+    per_layer = max(per_layer, 1.0) / arch.layers
+    head = arch.model_flops_per_token(seq) - per_layer * arch.layers
+    slowest = max(first * per_layer, middle * per_layer, last * per_layer + head)
+    return max(1.0, slowest * pp / (per_layer * arch.layers + head))
 
 
 def _memory(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, sp: bool, zero: int, offload: bool, group: int,
             micro_batch: int, accumulation: int, checkpointing: str, megatron_style: bool, ep: int, etp: int, virtual: int,
-            recompute_share: float, seq: int) -> tuple[MemoryTerms, float, bool]:
-    """Peak memory terms of the layout, what the device shows, and whether that fits the limit."""
+            recompute_share: float, seq: int) -> tuple[MemoryTerms, float]:
+    """Peak memory terms of the layout and what the device shows (both independent of the GPU)."""
     t = ctx.training
     mem = estimate_memory(
         memory_arch(ctx, tp, ep, etp), precision=t.precision, optimizer=t.optimizer, seq=seq, micro_batch=micro_batch,
@@ -151,8 +168,7 @@ def _memory(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, sp: boo
     )
     mem = adjust_memory(ctx, mem, dp=dp, tp=tp, pp=pp, cp=cp, sp=sp, zero=zero, offload=offload, micro_batch=micro_batch,
                         accumulation=accumulation, checkpointing=checkpointing, ep=ep, etp=etp)
-    device = device_total_gib(mem, dp * tp * pp * cp)
-    return mem, device, device <= fit_limit_gib(ctx)
+    return mem, device_total_gib(mem, dp * tp * pp * cp)
 
 
 def least_block_recompute(ctx: TrainingContext, chunk: int, fits_with: Callable[[int], LayoutResult]) -> int | None:

@@ -13,8 +13,8 @@ Terms and their sources:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import math
+from typing import Literal, NamedTuple
 
 from ml_expert_mcp.tools.training.model_arch import Architecture
 from ml_expert_mcp.tools.training.pipeline import first_stage_activation_layers, stage_split
@@ -117,9 +117,9 @@ def optimizer_bytes_per_param(optimizer: str, precision: str, arch: Architecture
     return states + master
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryTerms:
-    """Bytes per GPU of the most loaded pipeline stage."""
+class MemoryTerms(NamedTuple):
+    """Bytes per GPU of the most loaded pipeline stage (a named tuple: immutable and cheap to build, the search
+    builds thousands)."""
 
     weights: float
     gradients: float
@@ -278,6 +278,82 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
                   in_flight: int, expert_group: int, per_layer: float, backward_buffers: float = 0.0) -> MemoryTerms:
     """One pipeline stage (the whole model when pp == 1): `layers` decoder layers, `act_layers` layer-activations
     of one micro-batch held at the start of the backward, the embedding and/or head + loss when it holds them."""
+    key = (precision, tp, zero_stage, shard, cpu_offload, wb, gb, ob, act, layers, embedding, head, expert_group)
+    state = arch.memo.get(key)
+    if state is None:
+        state = arch.memo[key] = _stage_state(arch, precision, tp, zero_stage, shard, cpu_offload, amp, wb, gb, ob, act,
+                                              layers, embedding, head, expert_group)
+    params_local, layer_params, weights, grads, opt, cast_copies, sharding = state
+
+    if arch.is_transformer:
+        if checkpointing == "full":
+            checkpoint = res * arch.hidden / (tp if sp else 1)  # the layer input, kept to recompute from
+            stored = act_layers * (recompute_share * checkpoint + (1.0 - recompute_share) * per_layer)
+            working = per_layer  # one layer recomputed at a time during backward
+        elif checkpointing == "selective_op":
+            stored = act_layers * op_sac_bytes_per_token_layer(arch, act, res, tp, sp)
+            working = per_layer
+        else:
+            stored = act_layers * per_layer
+            working = 0.0
+        activations = tokens * stored
+        per_out = tokens if arch.family != "vit" else micro_batch
+        held = act if loss_style == "hand_written" and not megatron_loss(precision) else 0.0
+        per_logit = _FUSED_LOSS_V if loss_style == "fused" else _LOGITS_V[precision] + held
+        logits_peak = per_logit * arch.vocab / tp * per_out if head else 0.0
+        logits_kept = 2.0 * arch.vocab / tp * per_out if head and loss_style != "fused" else 0.0
+        recompute_working = tokens * working
+    else:
+        scale = act / 4.0
+        full = arch.opaque_activation_bytes * micro_batch * scale
+        activations = full * (0.35 if checkpointing == "full" else 1.0)
+        logits_peak = logits_kept = recompute_working = 0.0
+
+    # Gradients persist through the forward of later micro-batches under accumulation or pipelining,
+    # and sharded (ZeRO-2/3) gradient partitions persist always.
+    persistent_grads = grads if (num_micro_batches > 1 or zero_stage >= 2) else 0.0
+    base = weights + opt + cast_copies + sharding
+    phase, peak = "", -math.inf
+    if checkpointing == "full" and recompute_share >= 1.0 and amp and cast_copies and arch.is_transformer \
+            and loss_style != "hand_written":
+        # autocast's weight-cast cache dies with the forward; checkpointed layers saved none of the copies, so the
+        # backward holds the head's copy and one recomputed layer's (torch.utils.checkpoint, non-reentrant)
+        head_copy = 2.0 * (arch.head_params or arch.embedding_params) / tp if head else 0.0
+        phase, peak = "end_of_forward", base + persistent_grads + activations + (
+            _LOGITS_FORWARD_V[precision] * arch.vocab / tp * per_out if head else 0.0)
+        base = base - cast_copies + head_copy
+        recompute_working += 2.0 * layer_params
+    # the peak is the largest phase (the first of equals, in this order)
+    for name, value in (
+            ("start_of_backward", base + persistent_grads + activations + max(logits_peak, logits_kept + recompute_working)
+             + backward_buffers),
+            ("end_of_backward", weights + opt + grads + sharding + logits_kept + backward_buffers),
+            ("optimizer_step", weights + opt + grads + (4.0 * params_local / shard if optimizer == "adam_8bit" else 0.0))):
+        if value > peak:
+            phase, peak = name, value
+    return MemoryTerms(
+        weights=weights, gradients=grads, optimizer_states=opt, activations=activations + recompute_working,
+        logits_and_loss=logits_peak, autocast_weight_copies=cast_copies, sharding_buffers=sharding + backward_buffers,
+        pipeline_in_flight=in_flight, peak_allocated=peak, peak_phase=phase,
+    )
+
+
+class _StageState(NamedTuple):
+    """A stage's bytes that do not depend on the micro-batch or checkpointing."""
+
+    params_local: float
+    layer_params: float
+    weights: float
+    grads: float
+    opt: float
+    cast_copies: float
+    sharding: float
+
+
+def _stage_state(arch: Architecture, precision: str, tp: int, zero_stage: int, shard: int, cpu_offload: bool, amp: bool,
+                 wb: float, gb: float, ob: float, act: float, layers: float, embedding: bool, head: bool,
+                 expert_group: int) -> _StageState:
+    """Weights, gradients, optimizer states, autocast copies and sharding buffers of one stage."""
     if arch.is_transformer:
         layer_params = arch.layer_params / tp
         whole = embedding and head
@@ -321,55 +397,7 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
         sharding += 2 * layer_params * act
     if zero_stage >= 2:
         sharding += layer_params * gb
-
-    if arch.is_transformer:
-        if checkpointing == "full":
-            checkpoint = res * arch.hidden / (tp if sp else 1)  # the layer input, kept to recompute from
-            stored = act_layers * (recompute_share * checkpoint + (1.0 - recompute_share) * per_layer)
-            working = per_layer  # one layer recomputed at a time during backward
-        elif checkpointing == "selective_op":
-            stored = act_layers * op_sac_bytes_per_token_layer(arch, act, res, tp, sp)
-            working = per_layer
-        else:
-            stored = act_layers * per_layer
-            working = 0.0
-        activations = tokens * stored
-        per_out = tokens if arch.family != "vit" else micro_batch
-        held = act if loss_style == "hand_written" and not megatron_loss(precision) else 0.0
-        per_logit = _FUSED_LOSS_V if loss_style == "fused" else _LOGITS_V[precision] + held
-        logits_peak = per_logit * arch.vocab / tp * per_out if head else 0.0
-        logits_kept = 2.0 * arch.vocab / tp * per_out if head and loss_style != "fused" else 0.0
-        recompute_working = tokens * working
-    else:
-        scale = act / 4.0
-        full = arch.opaque_activation_bytes * micro_batch * scale
-        activations = full * (0.35 if checkpointing == "full" else 1.0)
-        logits_peak = logits_kept = recompute_working = 0.0
-
-    # Gradients persist through the forward of later micro-batches under accumulation or pipelining,
-    # and sharded (ZeRO-2/3) gradient partitions persist always.
-    persistent_grads = grads if (num_micro_batches > 1 or zero_stage >= 2) else 0.0
-    base = weights + opt + cast_copies + sharding
-    phases: dict[str, float] = {}
-    if checkpointing == "full" and recompute_share >= 1.0 and amp and cast_copies and arch.is_transformer \
-            and loss_style != "hand_written":
-        # autocast's weight-cast cache dies with the forward; checkpointed layers saved none of the copies, so the
-        # backward holds the head's copy and one recomputed layer's (torch.utils.checkpoint, non-reentrant)
-        head_copy = 2.0 * (arch.head_params or arch.embedding_params) / tp if head else 0.0
-        phases["end_of_forward"] = base + persistent_grads + activations + (
-            _LOGITS_FORWARD_V[precision] * arch.vocab / tp * per_out if head else 0.0)
-        base = base - cast_copies + head_copy
-        recompute_working += 2.0 * layer_params
-    phases["start_of_backward"] = base + persistent_grads + activations + max(logits_peak, logits_kept + recompute_working) \
-        + backward_buffers
-    phases["end_of_backward"] = weights + opt + grads + sharding + logits_kept + backward_buffers
-    phases["optimizer_step"] = weights + opt + grads + (4.0 * params_local / shard if optimizer == "adam_8bit" else 0.0)
-    phase = max(phases, key=phases.__getitem__)
-    return MemoryTerms(
-        weights=weights, gradients=grads, optimizer_states=opt, activations=activations + recompute_working,
-        logits_and_loss=logits_peak, autocast_weight_copies=cast_copies, sharding_buffers=sharding + backward_buffers,
-        pipeline_in_flight=in_flight, peak_allocated=phases[phase], peak_phase=phase,
-    )
+    return _StageState(params_local, layer_params, weights, grads, opt, cast_copies, sharding)
 
 
 def device_total_gib(terms: MemoryTerms, world_size: int) -> float:

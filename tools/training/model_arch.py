@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -57,6 +58,12 @@ class Architecture:
     qk_norm: bool = False  # Qwen3: RMSNorm on q and k per head
     notes: str = ""  # what the estimators do not count for this preset (knowledge/models.toml)
     expert_shard: float = 1.0  # share of the routed experts counted per tensor-parallel slice (moe.local_expert_view)
+
+    @cached_property
+    def memo(self) -> dict[tuple[Any, ...], Any]:
+        """Results of pure functions of this model and their other arguments (memory._stage_state), kept with it."""
+        _with_memo.add(self)
+        return {}
 
     @cached_property
     def is_transformer(self) -> bool:
@@ -184,6 +191,15 @@ class Architecture:
         still multiplies by the embedding."""
         matmul = self.active_params - self.embedding_params - self.norm_params
         return matmul + (self.vocab * self.hidden if self.tied else 0)
+
+
+_with_memo: weakref.WeakSet[Architecture] = weakref.WeakSet()
+
+
+def clear_model_memos() -> None:
+    """For benchmarks that time a plan from nothing."""
+    for arch in list(_with_memo):
+        arch.memo.clear()
 
 
 @lru_cache(maxsize=256)

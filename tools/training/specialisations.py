@@ -9,7 +9,6 @@ expert layout search (EP x ETP for a given TP x CP x DP) lives here too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Protocol, TypeVar
 
 from ml_expert_mcp.tools.training.context import TrainingContext
@@ -83,7 +82,7 @@ def adjust_memory(
                                       * in_flight, pp=pp, tp=tp, act_bytes=act, checkpointing=checkpointing, sp=sp)
     if mem.peak_phase != "start_of_backward":
         extra = 0.0
-    return replace(mem, activations=mem.activations + extra, peak_allocated=mem.peak_allocated + extra)
+    return mem._replace(activations=mem.activations + extra, peak_allocated=mem.peak_allocated + extra)
 
 
 def adjust_step(
@@ -120,7 +119,7 @@ def adjust_step(
         return step
     new_step = max(step.step_s + compute_delta + other_delta, 1e-9)
     scale = step.step_s / new_step
-    return replace(step, step_s=new_step, other_s=step.other_s + other_delta, compute_s=step.compute_s + compute_delta,
+    return step._replace(step_s=new_step, other_s=step.other_s + other_delta, compute_s=step.compute_s + compute_delta,
                    tokens_per_s=step.tokens_per_s * scale, mfu=step.mfu * scale * model_share,
                    hfu=step.hfu * scale * hardware_share)
 

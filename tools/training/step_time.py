@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ml_expert_mcp.knowledge.schema import GpuSpec
 from ml_expert_mcp.tools.training.model_arch import Architecture
@@ -73,8 +73,9 @@ def ring_seconds(bytes_: float, n: int, gbps: float) -> float:
     return 0.0 if n <= 1 else 2.0 * (n - 1) / n * bytes_ / (gbps * 1e9)
 
 
-@dataclass(frozen=True, slots=True)
-class StepTime:
+class StepTime(NamedTuple):
+    """Seconds per optimizer step and what they are made of (a named tuple: immutable and cheap to build)."""
+
     step_s: float
     compute_s: float
     tensor_parallel_s: float

@@ -15,15 +15,17 @@ from ml_expert_mcp.tools.common.aliases import alias_notes
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.models import Plan, StrictModel
 from ml_expert_mcp.tools.common.tool import tool
+from ml_expert_mcp.tools.training import grid
 from ml_expert_mcp.tools.training.artifacts import LaunchPlan, launch_plan
 from ml_expert_mcp.tools.training.context import (
     TrainingContext,
     build_context,
+    clear_memos,
     default_global_batch,
     divisors,
     tensor_parallel_options,
 )
-from ml_expert_mcp.tools.training.estimate import megatron_style
+from ml_expert_mcp.tools.training.estimate import megatron_style, sequence_parallel
 from ml_expert_mcp.tools.training.evaluation import (
     LayoutResult,
     chunk_layers,
@@ -128,8 +130,15 @@ def best_layout(req: SelectDistributionRequest, at_least: float = -math.inf) -> 
     """The best-ranked layout, or None when nothing fits; for planners that try many clusters (no fix search).
     `at_least` (tokens/s): the caller only needs a layout this fast (a deadline), so the search skips whatever cannot
     reach it; the best layout is the same when it does, and None or a slower layout is all it says when it does not."""
+    if at_least > -math.inf and _beyond_reach(build_context(req.model, req.training, req.cluster, req.framework),
+                                              at_least):
+        return None
     plan = _cached_search(_search_key(req), suggest_fixes=False, at_least=at_least)
-    return plan.ranked[0].model_copy(deep=True) if plan.fits and plan.ranked else None
+    if not (plan.fits and plan.ranked):
+        return None
+    best = plan.ranked[0]  # a copy: the cached plan must not change with what the caller does to it
+    return best.model_copy(update={"layout": best.layout.model_copy(), "reasons": list(best.reasons),
+                                   "step_breakdown_s": dict(best.step_breakdown_s)})
 
 
 def _search_key(req: SelectDistributionRequest) -> str:
@@ -152,6 +161,7 @@ def _cached_search(request_json: str, suggest_fixes: bool, at_least: float = -ma
 
 
 Candidate = tuple[float, tuple[Any, ...], LayoutResult]
+Family = grid.Family
 
 
 @dataclass
@@ -166,6 +176,7 @@ class _Tally:
     prune: bool = True  # False: time every layout that fits (the reference the tests compare the pruned search with)
     skip_groups: bool = False  # also skip whole (family, checkpointing) groups before their memory: the ranking only
     floor: float = -math.inf  # tokens/s below which the caller has no use for a layout (best_layout's at_least)
+    best_first: bool = False  # search the families fastest bound first, so the bar rises early and prunes the rest
 
     def bar(self, k: int) -> float:
         """Tokens/s a layout must beat to matter: the k-th best family so far (the plan ranks k distinct families),
@@ -189,7 +200,18 @@ def any_layout_fits(req: SelectDistributionRequest) -> bool:
 def _first_fit(request_json: str) -> bool:
     req = SelectDistributionRequest.model_validate_json(request_json)
     ctx, gb = _context(req)
-    return next(_fitting_layouts(req, ctx, gb, _Tally()), None) is not None
+    tally = _Tally()
+    return next(_fitting_layouts(req, ctx, _space(req, ctx, gb, tally), tally), None) is not None
+
+
+def _beyond_reach(ctx: TrainingContext, at_least: float) -> bool:
+    """Whether even at the matmul rate, with no recompute or communication, these GPUs stay below `at_least`
+    tokens/s (then no search is needed; fine-tuning skips GEMMs, so it is not bounded so)."""
+    arch = ctx.arch
+    if getattr(ctx.training, "finetuning", None) is not None:
+        return False
+    flops = arch.model_flops_per_token(ctx.training.sequence_length if arch.is_transformer else 1)
+    return flops > 0 and ctx.num_gpus * compute_rate(arch, ctx.gpu, ctx.training.precision) / flops * (1 + 1e-9) < at_least
 
 
 def _context(req: SelectDistributionRequest) -> tuple[TrainingContext, int]:
@@ -202,15 +224,14 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = T
             at_least: float = -math.inf) -> DistributionPlan:
     ctx, gb = _context(req)
     arch = ctx.arch
-    if at_least > -math.inf and getattr(ctx.training, "finetuning", None) is None:
-        flops = arch.model_flops_per_token(ctx.training.sequence_length if arch.is_transformer else 1)
-        if flops > 0 and ctx.num_gpus * compute_rate(arch, ctx.gpu, ctx.training.precision) / flops * (1 + 1e-9) < at_least:
-            # even at the matmul rate, with no recompute or communication, these GPUs cannot reach the caller's floor
-            return DistributionPlan(caveats=[], fits=False, global_batch_size=gb, layouts_evaluated=0, ranked=[],
-                                    rejected=[], to_make_it_fit=[], launch=None)
     # a plan without the fix search is read only for its ranking (best_layout): rejections and counts need not be whole
-    tally = _Tally(prune=prune, skip_groups=prune and not suggest_fixes, floor=at_least if not suggest_fixes else -math.inf)
-    candidates = list(_fitting_layouts(req, ctx, gb, tally))
+    tally = _Tally(prune=prune, skip_groups=prune and not suggest_fixes, floor=at_least if not suggest_fixes else -math.inf,
+                   best_first=prune)
+    space = _space(req, ctx, gb, tally)
+    if prune and grid.covers(ctx, space.families):
+        candidates = _grid_layouts(req, ctx, space, tally)
+    else:
+        candidates = list(_fitting_layouts(req, ctx, space, tally))
     best_rejection, evaluated = tally.rejected, tally.evaluated
     # best first; ties broken by fewer accumulation steps (bigger kernels), less memory, then the layout tuple
     candidates.sort(key=lambda c: (-round(c[0], 6), c[1][8], round(c[2].device_gib, 6), c[1]))
@@ -218,9 +239,10 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = T
     # a family is rejected only when none of its micro-batch/checkpointing variants fits; simplest families first
     misses = [(name.count(" + "), score, name, why) for name, (score, why) in best_rejection.items() if name not in tally.fitting]
     rejected = [f"{name}: {why}" for _, _, name, why in sorted(misses)][:12]
-    fixes: list[str] = []
-    if not ranked and suggest_fixes:
-        fixes = _what_would_fit(ctx, req)
+    if not suggest_fixes:  # read only for its ranking (best_layout): no launch code, caveats or fixes
+        return DistributionPlan(caveats=[], fits=bool(ranked), global_batch_size=gb, layouts_evaluated=evaluated,
+                                ranked=ranked, rejected=rejected, to_make_it_fit=[], launch=None)
+    fixes = [] if ranked else _what_would_fit(ctx, req)
     launch = launch_plan(ranked[0], ctx, req.framework, gb, req.learning_rate) if ranked else None
     caveats = alias_notes(("cluster.gpu", req.cluster.gpu, ctx.gpu.id), ("model.preset", req.model.preset, arch.name))
     if ctx.gpu.notes:
@@ -232,8 +254,22 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = T
                             ranked=ranked, rejected=rejected, to_make_it_fit=fixes, launch=launch)
 
 
-def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: int, tally: _Tally) -> Iterator[Candidate]:
-    """Every layout that fits, with its step time, in search order; what did not fit goes to `tally`."""
+@dataclass
+class _Space:
+    """What a search tries: the strategy families and, within each, the checkpointing and micro-batch choices."""
+
+    families: list[Family]
+    ckpts: tuple[str, ...]
+    fixed_ckpt: str | None
+    fixed_mb: int | None
+    meg: bool  # Megatron-style mixed precision (estimate.megatron_style)
+
+    def micro_batches(self, per_rank: int) -> list[int]:
+        return [self.fixed_mb] if self.fixed_mb else [m for m in MICRO_BATCHES if per_rank % m == 0]
+
+
+def _space(req: SelectDistributionRequest, ctx: TrainingContext, gb: int, tally: _Tally) -> _Space:
+    """The families the framework can run on this cluster (families the global batch rules out go to `tally`)."""
     n = ctx.num_gpus
     arch = ctx.arch
     seq = req.training.sequence_length
@@ -249,12 +285,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
     cps = [c for c in (1, 2, 4, 8, 16) if (c == 1 or (cp_ok and arch.is_transformer and seq >= 8192 and seq % (2 * c) == 0))]
     fixed_ckpt = req.training.activation_checkpointing
     ckpts = (fixed_ckpt,) if fixed_ckpt else (CHECKPOINTING if arch.is_transformer else ("full", "none"))
-    fixed_mb = req.training.micro_batch_size
-    # Megatron-style sequence parallelism with TP where the framework applies it; the FSDP2 code applies none
-    sp_frameworks = ("megatron", "deepspeed")
-    limit = fit_limit_gib(ctx)
-
-    families: list[tuple[int, int, int, int, int, int, bool, bool]] = []  # (tp, pp, cp, dp, per-rank batch, ZeRO, hybrid, offload)
+    families: list[Family] = []
     for tp in tps:
         for pp in pps:
             for cp in cps:
@@ -277,40 +308,122 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                     hybrids = (False, True) if (zero == 3 and ctx.cluster.nodes > 1) else (False,)
                     offloads = (False, True) if (req.allow_cpu_offload and zero >= 1 and req.framework in ("deepspeed", "pytorch_fsdp", "accelerate", "lightning")) else (False,)
                     families += [(tp, pp, cp, dp, per_rank, zero, hybrid, offload) for hybrid in hybrids for offload in offloads]
-    for tp, pp, cp, dp, per_rank, zero, hybrid, offload in families:
+    return _Space(families, ckpts, fixed_ckpt, req.training.micro_batch_size, meg)
+
+
+def _grid_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space: _Space, tally: _Tally) -> list[Candidate]:
+    """The grid search (one NumPy pass, grid.py) where it applies: the ranking, the count and the closest misses the
+    scalar search gives without pruning."""
+    found = grid.search(ctx, space.families, space.ckpts, [space.fixed_mb] if space.fixed_mb else list(MICRO_BATCHES),
+                        space.meg, req.top_k, tally.floor, report=not tally.skip_groups)
+    tally.evaluated += found.evaluated
+    if tally.skip_groups:  # read only for its ranking
+        return found.ranked
+    for i, (tp, pp, cp, _dp, per_rank, zero, hybrid, offload) in enumerate(space.families):
+        name = strategy_name(zero, hybrid, offload, tp, pp, cp, req.framework)
+        if i in found.fitting:
+            tally.fitting.add(name)
+        else:
+            miss = found.misses[i]
+            _reject(tally.rejected, name, *((1e9, _size_miss(space.fixed_mb or 0, per_rank)) if miss is None
+                                            else (miss, _memory_miss(ctx, miss))))
+    return found.ranked
+
+
+def _memory_miss(ctx: TrainingContext, device_gib: float) -> str:
+    return (f"{device_gib:.1f} GiB per GPU > {fit_limit_gib(ctx):.1f} GiB "
+            f"({ctx.gpu.usable_memory_gib} usable less {ctx.cluster.memory_headroom:.0%} headroom)")
+
+
+def _size_miss(micro_batch: int, per_rank: int) -> str:
+    return f"micro-batch {micro_batch} does not divide {per_rank} samples per rank"
+
+
+def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space: _Space,
+                     tally: _Tally) -> Iterator[Candidate]:
+    """Every layout that fits, with its step time, in search order; what did not fit goes to `tally`."""
+    arch = ctx.arch
+    families, ckpts, fixed_ckpt, meg, micro_batches = (space.families, space.ckpts, space.fixed_ckpt, space.meg,
+                                                       space.micro_batches)
+
+    def group_of(tp: int, pp: int, cp: int, dp: int, zero: int, hybrid: bool, offload: bool, ckpt: str) -> dict[str, Any]:
+        return dict(dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, hybrid=hybrid, offload=offload,
+                    checkpointing=op_level(ckpt, req.framework), megatron_style=meg)
+
+    # a family's bound: its group with the least recompute ("none", or Megatron's full with no layer recomputed)
+    # bounds every group of it, since recompute only adds FLOPs and tensor-parallel traffic (test_training_scale)
+    least_ckpt = "none" if "none" in ckpts else ckpts[-1]
+    least_is_block = least_ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer
+    bounds: dict[tuple[Any, ...], float] = {}
+    if tally.best_first and arch.experts <= 1:
+        for fam in families:
+            tp, pp, cp, dp, per_rank, zero, hybrid, offload = fam
+            bounds[fam] = _reach(ctx, micro_batches(per_rank), per_rank, least_is_block,
+                                 group_of(tp, pp, cp, dp, zero, hybrid, offload, least_ckpt))
+        families.sort(key=lambda f: -bounds[f])  # stable: ties keep the generation order
+    for fam in families:
+        tp, pp, cp, dp, per_rank, zero, hybrid, offload = fam
+        if bounds and tally.skip_groups and tally.bounding() and bounds[fam] < tally.bar(req.top_k):
+            break  # the families left are bounded lower still: none can be ranked
         name = strategy_name(zero, hybrid, offload, tp, pp, cp, req.framework)
         full_missed = False
-        mbs = [fixed_mb] if fixed_mb else [m for m in MICRO_BATCHES if per_rank % m == 0]
+        # full checkpointing skipped by its bound: its smallest size, evaluated only when a later group of the family
+        # needs to know whether full checkpointing fits (the ones keeping more memory do not where it does not)
+        full_pending: dict[str, Any] | None = None
+        mbs = micro_batches(per_rank)
+        sp = sequence_parallel(req.framework, tp)
         for ckpt in ckpts:
             if ckpt != "full" and full_missed:
                 continue  # keeps more than full checkpointing, which did not fit
             least = ckpt == "full" and not fixed_ckpt and req.framework == "megatron" and arch.is_transformer
-            group: dict[str, Any] = dict(dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, hybrid=hybrid, offload=offload,
-                                         checkpointing=op_level(ckpt, req.framework), megatron_style=meg)
+            group = group_of(tp, pp, cp, dp, zero, hybrid, offload, ckpt)
             # when no micro-batch or virtual stage of this group can be ranked, the ranking alone needs none of it;
             # the tool's plan still takes the first micro-batch's memory (whether the family fits, its closest miss)
             bound_group = arch.experts <= 1 and tally.bounding()
-            if bound_group and tally.skip_groups and _out_of_reach(ctx, tally.bar(req.top_k), mbs, per_rank, least, group):
+            reach = bounds[fam] if fam in bounds and ckpt == least_ckpt else None  # the family's bound is this group's
+            if bound_group and tally.skip_groups and _reach(ctx, mbs, per_rank, least, group, reach) < tally.bar(req.top_k):
+                if ckpt == "full" and per_rank % mbs[0] == 0:
+                    full_pending = dict(group, sp=sp, micro_batch=mbs[0], accumulation=per_rank // mbs[0])
+                continue
+            if full_pending is not None:
+                tally.evaluated += 1
+                full_missed = not evaluate(ctx, **full_pending, with_time=False).fits
+                full_pending = None
+                if full_missed:
+                    continue
+            if tally.skip_groups and pp == 1 and not least and arch.experts <= 1 and all(per_rank % m == 0 for m in mbs):
+                fastest = _fastest_fitting(ctx, dict(group, sp=sp, ep=1), mbs, per_rank, tally)
+                full_missed = full_missed or (ckpt == "full" and fastest is None)
+                if fastest is None:
+                    continue
+                mb, res = fastest
+                acc = per_rank // mb
+                step = step_only(ctx, **group, micro_batch=mb, accumulation=acc)  # what evaluate would time
+                if step.tokens_per_s < tally.bar(req.top_k):
+                    continue
+                timed = LayoutResult(res.memory, res.device_gib, res.fits, step)
+                key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, 1, None)
+                tokens = timed.step.tokens_per_s  # type: ignore[union-attr]
+                tally.family_best[_family(key)] = max(tally.family_best.get(_family(key), 0.0), tokens)
+                yield tokens, key, timed
                 continue
             for mb in mbs:
                 if per_rank % mb:
-                    _reject(tally.rejected, name, 1e9, f"micro-batch {mb} does not divide {per_rank} samples per rank")
+                    _reject(tally.rejected, name, 1e9, _size_miss(mb, per_rank))
                     break
                 acc = per_rank // mb
                 vs = [v for v in VIRTUAL_STAGES if interleave_ok(arch.layers, pp, v, acc)] \
                     if req.framework == "megatron" else [1]
-                kw = dict(group, sp=tp > 1 and req.framework in sp_frameworks, micro_batch=mb, accumulation=acc,
+                kw = dict(group, sp=sp, micro_batch=mb, accumulation=acc,
                           ep=None if arch.experts > 1 and req.framework == "megatron" else 1)  # MoE: EP x ETP searched (Megatron; the FSDP/DeepSpeed code shards experts like any weight)
                 res = evaluate(ctx, **kw, with_time=False)
                 tally.evaluated += 1
                 if not res.fits:
                     full_missed = full_missed or (ckpt == "full" and mb == mbs[0])
-                    _reject(tally.rejected, name, res.device_gib,
-                            f"{res.device_gib:.1f} GiB per GPU > {limit:.1f} GiB "
-                            f"({ctx.gpu.usable_memory_gib} usable less {ctx.cluster.memory_headroom:.0%} headroom)")
+                    _reject(tally.rejected, name, res.device_gib, _memory_miss(ctx, res.device_gib))
                     break  # larger micro-batches need more memory
-                if mb == mbs[0] and bound_group and not tally.skip_groups and _out_of_reach(
-                        ctx, tally.bar(req.top_k), mbs, per_rank, least, group):
+                if mb == mbs[0] and bound_group and not tally.skip_groups and _reach(
+                        ctx, mbs, per_rank, least, group, reach) < tally.bar(req.top_k):
                     tally.fitting.add(name)
                     break
                 # memory evaluations of this layout by (virtual stages, layers recomputed per chunk),
@@ -351,24 +464,41 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, gb: i
                     yield tokens, key, timed
 
 
-def _out_of_reach(ctx: TrainingContext, bar: float, mbs: list[int], per_rank: int, least: bool,
-                  kw: dict[str, Any]) -> bool:
-    """Whether no micro-batch or virtual stage of a (family, checkpointing) group can reach `bar` tokens/s, so its
-    memory need not be evaluated. Without pipelining the group's largest micro-batch is its fastest: compute,
+def _fastest_fitting(ctx: TrainingContext, kw: dict[str, Any], mbs: list[int], per_rank: int,
+                     tally: _Tally) -> tuple[int, LayoutResult] | None:
+    """A (family, checkpointing) group without pipelining or block recompute, for the ranking alone: the largest
+    micro-batch of the upward walk (every size until the first that does not fit) with its memory. It is the
+    group's fastest (see _reach), so the smaller sizes need no step time."""
+    last = None
+    for mb in mbs:
+        res = evaluate(ctx, **kw, micro_batch=mb, accumulation=per_rank // mb, with_time=False)
+        tally.evaluated += 1
+        if not res.fits:
+            break
+        last = mb, res
+    return last
+
+
+def _reach(ctx: TrainingContext, mbs: list[int], per_rank: int, least: bool, kw: dict[str, Any],
+           known: float | None = None) -> float:
+    """Tokens/s no micro-batch or virtual stage of a (family, checkpointing) group exceeds (`known`: already
+    computed), so a group below the bar needs no memory evaluated. Without pipelining the group's largest micro-batch is its fastest: compute,
     tensor-parallel traffic and the CPU optimizer step are the same for every size, while the exposed sharded and
     data-parallel traffic and the per-micro-batch gathers only shrink as micro-batches grow (step_time.py), so that
     micro-batch's step time (without recompute where recompute is searched) bounds the group. With pipelining the
     bubble grows with the micro-batch: the bound is then what every micro-batch size pays alike, the compute, the
     tensor-parallel traffic (both in proportion to the tokens) and the CPU optimizer step."""
+    if known is not None:
+        return known
     sizes = [m for m in mbs if per_rank % m == 0]
     if not sizes:
-        return False
+        return math.inf
     recompute = 0 if least else None
     if kw["pp"] == 1:
         mb = sizes[-1]
-        return step_only(ctx, **kw, micro_batch=mb, accumulation=per_rank // mb, recompute_layers=recompute).tokens_per_s < bar
+        return step_only(ctx, **kw, micro_batch=mb, accumulation=per_rank // mb, recompute_layers=recompute).tokens_per_s
     st = step_only(ctx, **kw, micro_batch=sizes[0], accumulation=per_rank // sizes[0], recompute_layers=recompute)
-    return st.tokens_per_s * st.step_s / (st.compute_s + st.tensor_parallel_s + st.offload_s) < bar  # after adjust_step
+    return st.tokens_per_s * st.step_s / (st.compute_s + st.tensor_parallel_s + st.offload_s)  # after adjust_step
 
 
 def _reject(store: dict[str, tuple[float, str]], name: str, score: float, why: str) -> None:
@@ -429,7 +559,7 @@ def _ranked(rank: int, key: tuple[Any, ...], res: LayoutResult, ctx: TrainingCon
     elif ckpt != "none":
         reasons.append(f"{ckpt} activation checkpointing: {'recomputes one forward (+33% FLOPs)' if ckpt == 'full' else 'recomputes attention scores only'}")
     layout = Layout(data_parallel=dp, tensor_parallel=tp, pipeline_parallel=pp, context_parallel=cp,
-                    virtual_pipeline_stages=v, sequence_parallel=tp > 1 and framework in ("megatron", "deepspeed"),
+                    virtual_pipeline_stages=v, sequence_parallel=sequence_parallel(framework, tp),
                     zero_stage=zero, hybrid_shard=hybrid, cpu_offload=offload,
                     micro_batch_size=mb, gradient_accumulation_steps=acc, activation_checkpointing=ckpt,
                     recompute_layers=block, expert_parallel=res.ep, expert_tensor_parallel=res.etp)
@@ -493,3 +623,4 @@ def clear_search_cache() -> None:
     """For benchmarks that time the search itself."""
     _cached_search.cache_clear()
     _first_fit.cache_clear()
+    clear_memos()
