@@ -171,16 +171,25 @@ def _memory(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, sp: boo
     return mem, device_total_gib(mem, dp * tp * pp * cp)
 
 
-def least_block_recompute(ctx: TrainingContext, chunk: int, fits_with: Callable[[int], LayoutResult]) -> int | None:
-    """Fewest of a model chunk's `chunk` layers (pipeline stage, or virtual stage when interleaved) to checkpoint so the
-    layout fits (Megatron `--recompute-method block --recompute-num-layers N` recomputes the first N layers of each
-    chunk), when keeping every activation does not fit and checkpointing all does; None otherwise. Activation memory
-    is linear in N, so one solve from the two ends, then a check (and a step up where the peak moved)."""
+def block_recompute_floor(ctx: TrainingContext, chunk: int, fits_with: Callable[[int], LayoutResult]) -> int | None:
+    """The layers per chunk least_block_recompute starts from (it never answers fewer), or None when block recompute
+    does not apply: keeping every activation fits, or checkpointing all does not. Activation memory is linear in the
+    layers recomputed, so one solve from the two ends."""
     full, none = fits_with(chunk), fits_with(0)
     if not full.fits or none.fits or none.device_gib <= full.device_gib:
         return None
     share = (none.device_gib - fit_limit_gib(ctx)) / (none.device_gib - full.device_gib)
-    n = max(1, min(chunk, math.ceil(share * chunk - 1e-9)))
+    return max(1, min(chunk, math.ceil(share * chunk - 1e-9)))
+
+
+def least_block_recompute(ctx: TrainingContext, chunk: int, fits_with: Callable[[int], LayoutResult]) -> int | None:
+    """Fewest of a model chunk's `chunk` layers (pipeline stage, or virtual stage when interleaved) to checkpoint so the
+    layout fits (Megatron `--recompute-method block --recompute-num-layers N` recomputes the first N layers of each
+    chunk), when keeping every activation does not fit and checkpointing all does; None otherwise: the solve of
+    block_recompute_floor, then a check (and a step up where the peak moved)."""
+    n = block_recompute_floor(ctx, chunk, fits_with)
+    if n is None:
+        return None
     while n < chunk and not fits_with(n).fits:
         n += 1
     return n if n < chunk else None

@@ -241,8 +241,13 @@ def estimate_memory(
     amp = precision.startswith("amp")
     tokens = micro_batch * seq / cp
     # one layer's saved activations per token: the same on every stage
-    per_layer = activation_bytes_per_token_layer(arch, precision, tp, sp, attention, seq, checkpointing == "selective") \
-        if arch.is_transformer else 0.0
+    per_layer = 0.0
+    if arch.is_transformer:
+        key = ("activation bytes", precision, tp, sp, attention, seq, checkpointing == "selective")
+        per_layer = arch.memo.get(key, -1.0)
+        if per_layer < 0:
+            per_layer = arch.memo[key] = activation_bytes_per_token_layer(arch, precision, tp, sp, attention, seq,
+                                                                          checkpointing == "selective")
 
     if not arch.is_transformer or pp <= 1:
         return _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp,
@@ -331,11 +336,10 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
             ("optimizer_step", weights + opt + grads + (4.0 * params_local / shard if optimizer == "adam_8bit" else 0.0))):
         if value > peak:
             phase, peak = name, value
-    return MemoryTerms(
-        weights=weights, gradients=grads, optimizer_states=opt, activations=activations + recompute_working,
-        logits_and_loss=logits_peak, autocast_weight_copies=cast_copies, sharding_buffers=sharding + backward_buffers,
-        pipeline_in_flight=in_flight, peak_allocated=peak, peak_phase=phase,
-    )
+    # weights, gradients, optimizer_states, activations, logits_and_loss, autocast_weight_copies, sharding_buffers,
+    # pipeline_in_flight, peak_allocated, peak_phase (positional: the search builds thousands)
+    return MemoryTerms(weights, grads, opt, activations + recompute_working, logits_peak, cast_copies,
+                       sharding + backward_buffers, in_flight, peak, phase)
 
 
 class _StageState(NamedTuple):

@@ -52,7 +52,11 @@ def compute_rate(arch: Architecture, gpu: GpuSpec, precision: str) -> float:
     GPUs runs faster than n x this over the model FLOPs per token (recompute, pipeline imbalance and communication
     only add time), which is what lets a deadline search skip a cluster that cannot reach it."""
     peak = gpu.dense_tflops(precision)
-    return peak * 1e12 * matmul_efficiency(arch.hidden if arch.is_transformer else CNN_EFFECTIVE_WIDTH, peak)
+    rate = arch.memo.get(("compute rate", peak))
+    if rate is None:
+        rate = arch.memo["compute rate", peak] = peak * 1e12 * matmul_efficiency(
+            arch.hidden if arch.is_transformer else CNN_EFFECTIVE_WIDTH, peak)
+    return float(rate)
 
 
 def hardware_flops_per_token(arch: Architecture, seq: int, checkpointing: str, recompute_share: float = 1.0) -> float:

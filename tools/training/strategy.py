@@ -28,6 +28,7 @@ from ml_expert_mcp.tools.training.context import (
 from ml_expert_mcp.tools.training.estimate import megatron_style, sequence_parallel
 from ml_expert_mcp.tools.training.evaluation import (
     LayoutResult,
+    block_recompute_floor,
     chunk_layers,
     evaluate,
     fit_limit_gib,
@@ -178,13 +179,15 @@ class _Tally:
     floor: float = -math.inf  # tokens/s below which the caller has no use for a layout (best_layout's at_least)
     best_first: bool = False  # search the families fastest bound first, so the bar rises early and prunes the rest
 
-    def bar(self, k: int) -> float:
+    def bar(self, k: int, family: tuple[Any, ...] | None = None) -> float:
         """Tokens/s a layout must beat to matter: the k-th best family so far (the plan ranks k distinct families),
-        or the caller's floor when higher, less a margin below the rounding of the ranking."""
+        the best layout of its own family so far (the ranking keeps one per family), or the caller's floor, whichever
+        is highest, less a margin below the rounding of the ranking."""
         if not self.prune:
             return -math.inf
         kth = sorted(self.family_best.values(), reverse=True)[k - 1] if len(self.family_best) >= k else -math.inf
-        return max(kth, self.floor) - 1e-6
+        own = self.family_best.get(family, -math.inf) if family is not None else -math.inf
+        return max(kth, self.floor, own) - 1e-6
 
     def bounding(self) -> bool:
         """Whether there is a bar yet (a fitted family or a floor): before, bounds are not worth computing."""
@@ -366,6 +369,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
         if bounds and tally.skip_groups and tally.bounding() and bounds[fam] < tally.bar(req.top_k):
             break  # the families left are bounded lower still: none can be ranked
         name = strategy_name(zero, hybrid, offload, tp, pp, cp, req.framework)
+        own = (tp, pp, cp, zero, hybrid, offload)  # the family, as _family names it
         full_missed = False
         # full checkpointing skipped by its bound: its smallest size, evaluated only when a later group of the family
         # needs to know whether full checkpointing fits (the ones keeping more memory do not where it does not)
@@ -381,7 +385,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
             # the tool's plan still takes the first micro-batch's memory (whether the family fits, its closest miss)
             bound_group = arch.experts <= 1 and tally.bounding()
             reach = bounds[fam] if fam in bounds and ckpt == least_ckpt else None  # the family's bound is this group's
-            if bound_group and tally.skip_groups and _reach(ctx, mbs, per_rank, least, group, reach) < tally.bar(req.top_k):
+            if bound_group and tally.skip_groups and _reach(ctx, mbs, per_rank, least, group, reach) < tally.bar(req.top_k, own):
                 if ckpt == "full" and per_rank % mbs[0] == 0:
                     full_pending = dict(group, sp=sp, micro_batch=mbs[0], accumulation=per_rank // mbs[0])
                 continue
@@ -399,7 +403,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
                 mb, res = fastest
                 acc = per_rank // mb
                 step = step_only(ctx, **group, micro_batch=mb, accumulation=acc)  # what evaluate would time
-                if step.tokens_per_s < tally.bar(req.top_k):
+                if step.tokens_per_s < tally.bar(req.top_k, own):
                     continue
                 timed = LayoutResult(res.memory, res.device_gib, res.fits, step)
                 key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, 1, None)
@@ -423,7 +427,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
                     _reject(tally.rejected, name, res.device_gib, _memory_miss(ctx, res.device_gib))
                     break  # larger micro-batches need more memory
                 if mb == mbs[0] and bound_group and not tally.skip_groups and _reach(
-                        ctx, mbs, per_rank, least, group, reach) < tally.bar(req.top_k):
+                        ctx, mbs, per_rank, least, group, reach) < tally.bar(req.top_k, own):
                     tally.fitting.add(name)
                     break
                 # memory evaluations of this layout by (virtual stages, layers recomputed per chunk),
@@ -438,7 +442,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
                         # best family cannot be ranked, so its memory and recompute are skipped
                         bound = step_only(ctx, **group, micro_batch=mb, accumulation=acc, virtual=v,
                                           recompute_layers=0 if least else None)
-                        if bound.tokens_per_s < tally.bar(req.top_k):
+                        if bound.tokens_per_s < tally.bar(req.top_k, own):
                             if v == 1:  # v = 1 reuses the memory above: it fits
                                 tally.fitting.add(name)
                             continue
@@ -451,6 +455,14 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
 
                     block = None  # Megatron: checkpoint only as many layers per chunk as it takes
                     if least:
+                        fewest = block_recompute_floor(ctx, chunk, memory_at)
+                        # the layers recomputed only grow from there and the step time with them: a bound again
+                        if reuse and fewest is not None and tally.bounding() and step_only(
+                                ctx, **group, micro_batch=mb, accumulation=acc, virtual=v,
+                                recompute_layers=fewest).tokens_per_s < tally.bar(req.top_k, own):
+                            if v == 1:
+                                tally.fitting.add(name)
+                            continue
                         block = least_block_recompute(ctx, chunk, memory_at)
                     timed = evaluate(ctx, **kw, virtual=v, recompute_layers=block,
                                      memory=memory.get((v, chunk if block is None else block)) if reuse else None)
