@@ -31,15 +31,36 @@ def _note(value: Any) -> str:
     return f"<omitted: {_size(value):,} chars; call again with detail='full'>"
 
 
-def _elide_long_text(value: Any, path: str, omitted: list[str]) -> Any:
-    if isinstance(value, str) and len(value) > LONG_TEXT:
-        omitted.append(path)
-        return _note(value)
+def _elide_long_text(value: Any, path: list[str | int], omitted: list[str]) -> Any:
+    """`path`: the keys and indices down to `value` (written out only for what is elided)."""
+    if isinstance(value, str):
+        if len(value) > LONG_TEXT:
+            omitted.append(_path(path))
+            return _note(value)
+        return value
     if isinstance(value, dict):
-        return {k: _elide_long_text(v, f"{path}.{k}" if path else k, omitted) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            path.append(k)
+            out[k] = _elide_long_text(v, path, omitted)
+            path.pop()
+        return out
     if isinstance(value, list):
-        return [_elide_long_text(v, f"{path}[{i}]", omitted) for i, v in enumerate(value)]
+        items = []
+        for i, v in enumerate(value):
+            path.append(i)
+            items.append(_elide_long_text(v, path, omitted))
+            path.pop()
+        return items
     return value
+
+
+def _path(parts: list[str | int]) -> str:
+    """'a.b[2].c' for ['a', 'b', 2, 'c']."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
 
 
 def _largest_nested(value: Any, path: str, root: bool) -> tuple[int, str, Any, Any] | None:
@@ -72,7 +93,7 @@ def view(structured: dict[str, Any], detail: Detail) -> dict[str, Any]:
             else:
                 omitted.append(key)
         return {**out, "omitted": omitted} if omitted else out
-    out = _elide_long_text(structured, "", omitted)
+    out = _elide_long_text(structured, [], omitted)
     while _size(out) > PLAN_BUDGET:
         found = _largest_nested(out, "", True)
         if found is None or found[0] < 200:

@@ -31,6 +31,7 @@ class TrainingContext:
     inter_gbps: float
     framework: str = "pytorch_fsdp"  # the code that runs it: its buffers enter the memory (DeepSpeed's gradient buckets)
     memory_memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
+    step_memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)  # this cluster's
 
     @property
     def num_gpus(self) -> int:

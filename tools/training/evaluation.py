@@ -99,7 +99,12 @@ def step_only(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, zero:
               micro_batch: int, accumulation: int, checkpointing: str, megatron_style: bool, virtual: int = 1,
               recompute_layers: int | None = None) -> StepTime:
     """The step time `evaluate` gives a dense layout, without its memory: searches bound with it what a layout can
-    reach before they pay for its memory."""
+    reach before they pay for its memory (and ask again for some: kept with the context)."""
+    key = (dp, tp, pp, cp, zero, hybrid, offload, micro_batch, accumulation, checkpointing, megatron_style, virtual,
+           recompute_layers)
+    known = ctx.step_memo.get(key)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     arch = ctx.arch
     step = adjust_step(ctx, _step(
         ctx, dp=dp, tp=tp, pp=pp, cp=cp, zero=zero, offload=offload, group=shard_group(ctx, dp, tp, cp, hybrid),
@@ -109,6 +114,7 @@ def step_only(ctx: TrainingContext, *, dp: int, tp: int, pp: int, cp: int, zero:
         tp=tp, pp=pp, cp=cp, micro_batch=micro_batch, accumulation=accumulation, checkpointing=checkpointing, ep=1,
         etp=1, virtual=virtual)
     assert step is not None
+    ctx.step_memo[key] = step
     return step
 
 

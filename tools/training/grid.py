@@ -28,7 +28,6 @@ from ml_expert_mcp.tools.training.evaluation import (
     fit_limit_gib,
     op_level,
     pipeline_imbalance,
-    shard_group,
 )
 from ml_expert_mcp.tools.training.memory import (
     _DTYPE_BYTES,
@@ -38,6 +37,7 @@ from ml_expert_mcp.tools.training.memory import (
     FRAGMENTATION,
     GIB,
     NCCL_BUFFERS_GIB,
+    _stage_state,
     activation_bytes_per_token_layer,
     op_sac_bytes_per_token_layer,
     optimizer_bytes_per_param,
@@ -142,13 +142,15 @@ class _Grid:
 
     def __init__(self, ctx: TrainingContext, families: list[Family], ops: list[str], columns: list[int], meg: bool):
         self.ctx, self.families, self.ops, self.meg = ctx, families, ops, meg
-        fam = np.array([(f[0], f[2], f[3], f[4], f[5], f[7], shard_group(ctx, f[3], f[0], f[2], f[6]))
-                        for f in families], dtype=np.int64)[:, :, None, None]
-        self.tp, self.cp, self.dp, per_rank, self.zero, offload, self.group = fam.transpose(1, 0, 2, 3)
-        self.offload = offload.astype(bool)
+        fam = np.array(families, dtype=np.int64).T[:, :, None, None]  # (field, family, 1, 1)
+        self.tp, _, self.cp, self.dp, per_rank, self.zero, hybrid, offload = fam
+        # evaluation.shard_group: all data-parallel ranks, or those inside one node under hybrid sharding
+        per_node = np.maximum(1, ctx.cluster.gpus_per_node // (self.tp * self.cp))
+        self.group = np.where(hybrid == 1, np.maximum(1, np.minimum(self.dp, per_node)), self.dp)
+        self.offload = offload == 1
         self.mb = np.array(columns, dtype=np.int64)[None, None, :]
         self.divides = per_rank % self.mb == 0
-        self.acc = np.where(self.divides, per_rank // np.where(self.divides, self.mb, 1), 1)
+        self.acc = np.where(self.divides, per_rank // self.mb, 1)
         self.full = np.array([o == "full" for o in ops])[None, :, None]
 
     def device_gib(self) -> Floats:
@@ -159,28 +161,21 @@ class _Grid:
         wb, gb, act, res = _DTYPE_BYTES[precision]
         ob = optimizer_bytes_per_param(t.optimizer, precision, arch)
         amp = precision.startswith("amp")
-        shard = np.maximum(1, self.group)
-        buffers = np.array([backward_buffer_bytes(ctx, f[5]) for f in self.families])[:, None, None]
-        if arch.is_transformer:
-            layer_params = arch.layer_params / tp
-            params_local = arch.layers * layer_params + arch.embedding_params / tp
-            params_local = params_local + ((arch.head_params or 0) / tp + arch.hidden)
-            matmul_params = arch.layers * layer_params + (arch.head_params or arch.embedding_params) / tp
-        else:
-            params_local = np.full(tp.shape, arch.opaque_params)
-            layer_params = params_local / 50.0
-            matmul_params = params_local
-        weights = np.where(zero < 3, wb * params_local, wb * params_local / shard)
-        grads = np.where(zero < 2, gb * params_local, gb * params_local / shard)
-        opt = np.where(self.offload, 0.0, np.where(zero < 1, ob * params_local, ob * params_local / shard))
-        if amp:
-            cast = np.where(zero < 3, 2.0 * matmul_params, 0.0)
-        elif precision == "fp8":
-            cast = np.where(zero < 3, 1.0 * matmul_params, 1.0 * (2 * layer_params))
-        else:
-            cast = np.zeros(tp.shape)
-        sharding = np.where(zero >= 3, 0.0 + 2 * layer_params * act, 0.0)
-        sharding = np.where(zero >= 2, sharding + layer_params * gb, sharding)
+        shard = self.group  # >= 1
+        buffers: Any = 0.0
+        if ctx.framework == "deepspeed":
+            buffers = np.array([backward_buffer_bytes(ctx, f[5]) for f in self.families])[:, None, None]
+        # weights, gradients, optimizer states, autocast copies, sharding buffers: memory._stage_state per family (the
+        # whole model on one stage), kept with the model for every evaluation that asks again
+        states = []
+        for f, group in zip(self.families, shard.ravel().tolist(), strict=True):
+            key = (precision, f[0], f[5], group, f[7], wb, gb, ob, act, arch.layers, True, True, group)
+            state = arch.memo.get(key)
+            if state is None:
+                state = arch.memo[key] = _stage_state(arch, precision, f[0], f[5], group, f[7], amp, wb, gb, ob, act,
+                                                      arch.layers, True, True, group)
+            states.append(state)
+        params_local, layer_params, weights, grads, opt, cast, sharding = np.array(states).T[:, :, None, None]
         held_grads = np.where((self.acc > 1) | (zero >= 2), grads, 0.0)
         base = weights + opt + cast + sharding
         state = weights + opt + grads
@@ -238,19 +233,19 @@ class _Grid:
                 np.array([hardware_flops_per_token(arch, seq, op, 1.0) for op in self.ops])[None, :, None],
                 pipeline_imbalance(arch, seq, 1))
         hw, imbalance = memo["flops per token", *self.ops]
-        compute_mb = hw * tokens_mb / (tp * 1 * cp) / compute_rate(arch, gpu, t.precision) * imbalance
-        stage_mb = compute_mb
+        compute_mb = hw * tokens_mb / (tp * cp) / compute_rate(arch, gpu, t.precision)
+        if imbalance != 1.0:
+            compute_mb = compute_mb * imbalance
+        stage_mb = compute_mb  # + tensor-parallel traffic + the rest (adding a zero term changes nothing)
         if arch.is_transformer and (tp > 1).any():
             collectives = np.array([4 + (2 * 1.0 if op == "full" else 0) for op in self.ops])[None, :, None]
             per = _ring(tokens_mb / cp * arch.hidden * act_bytes, tp, intra)
             stage_mb = compute_mb + np.where(tp > 1, collectives * per * arch.layers / 1, 0.0)
-        else:
-            stage_mb = compute_mb + 0.0
         inner = tp * cp
-        other_mb = np.zeros(compute_mb.shape)
+        other_mb: Any = 0.0
         if arch.is_transformer and (cp > 1).any():
             kv_bytes = 2 * tokens_mb / cp * arch.kv_dim * act_bytes * arch.layers / 1 / tp
-            other_mb = np.where(cp > 1, 0.0 + 0.1 * _ring(kv_bytes, cp, np.where(tp * cp <= gpn, intra, inter)), 0.0)
+            other_mb = np.where(cp > 1, 0.1 * _ring(kv_bytes, cp, np.where(tp * cp <= gpn, intra, inter)), 0.0)
         sharded_mb = (zero >= 3) | ((zero == 2) & (not self.meg))
         if sharded_mb.any():
             g_gbps = np.where(inner * group <= gpn, intra, inter)
@@ -260,15 +255,18 @@ class _Grid:
             gathered = np.where(zero >= 3, 2, 1) * gather + scatter
             exposed = np.maximum(0.0, gathered - ZERO3_OVERLAP * compute_mb) + gather / layers
             other_mb = np.where(sharded_mb & (group > 1), other_mb + exposed, other_mb)
-        pipeline = self.acc * (stage_mb + other_mb) + 0.0
-        reduce = np.where(sharded_mb, _ring(params_per_gpu / group * grad_bytes, dp // group, inter),
-                          _ring(params_per_gpu * grad_bytes, dp, np.where(inner * dp <= gpn, intra, inter)))
-        exposed_dp = np.maximum(0.0, reduce - DP_OVERLAP * compute_mb * 2.0 / 3.0)
-        step = pipeline + np.where((dp > 1) & ~sharded_mb | sharded_mb & (dp > group), exposed_dp, 0.0)
-        pcie = PCIE_GBPS.get(gpu.pcie_gen or 4, 25.0)
-        step = step + np.where(self.offload, params_per_gpu / CPU_ADAM_PARAMS_PER_S + 2 * params_per_gpu * 4 / (pcie * 1e9),
-                               0.0)
-        return np.asarray(self.acc * tokens_mb * dp / step, dtype=np.float64)
+        step = self.acc * (stage_mb + other_mb)
+        exposes = (dp > 1) & ~sharded_mb | sharded_mb & (dp > group)
+        if exposes.any():
+            reduce = np.where(sharded_mb, _ring(params_per_gpu / group * grad_bytes, dp // group, inter),
+                              _ring(params_per_gpu * grad_bytes, dp, np.where(inner * dp <= gpn, intra, inter)))
+            step = step + np.where(exposes, np.maximum(0.0, reduce - DP_OVERLAP * compute_mb * 2.0 / 3.0), 0.0)
+        if self.offload.any():
+            pcie = PCIE_GBPS.get(gpu.pcie_gen or 4, 25.0)
+            cpu_step = params_per_gpu / CPU_ADAM_PARAMS_PER_S + 2 * params_per_gpu * 4 / (pcie * 1e9)
+            step = step + np.where(self.offload, cpu_step, 0.0)
+        tokens: Floats = self.acc * tokens_mb * dp / step
+        return tokens
 
 
 def _device(peak: Any, world: Any) -> Floats:

@@ -384,7 +384,8 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
             # when no micro-batch or virtual stage of this group can be ranked, the ranking alone needs none of it;
             # the tool's plan still takes the first micro-batch's memory (whether the family fits, its closest miss)
             bound_group = arch.experts <= 1 and tally.bounding()
-            reach = bounds[fam] if fam in bounds and ckpt == least_ckpt else None  # the family's bound is this group's
+            # the family's bound is this group's (Megatron's full checkpointing with no layer recomputed is "none")
+            reach = bounds[fam] if fam in bounds and (ckpt == least_ckpt or (least and least_ckpt == "none")) else None
             if bound_group and tally.skip_groups and _reach(ctx, mbs, per_rank, least, group, reach) < tally.bar(req.top_k, own):
                 if ckpt == "full" and per_rank % mbs[0] == 0:
                     full_pending = dict(group, sp=sp, micro_batch=mbs[0], accumulation=per_rank // mbs[0])
