@@ -412,11 +412,18 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
                 tally.family_best[_family(key)] = max(tally.family_best.get(_family(key), 0.0), tokens)
                 yield tokens, key, timed
                 continue
+            # Megatron block recompute: per virtual stage, the fewest layers a smaller micro-batch had to recompute. While
+            # every pipeline rank holds as many micro-batches as it can (accumulation >= stages, and > 1 so gradients
+            # are held either way), memory grows with the micro-batch at any recompute, so a larger one recomputes at
+            # least as many: its step time with them bounds it
+            fewer: dict[int, int] = {}
             for mb in mbs:
                 if per_rank % mb:
                     _reject(tally.rejected, name, 1e9, _size_miss(mb, per_rank))
                     break
                 acc = per_rank // mb
+                if acc < max(pp, 2):
+                    fewer = {}
                 vs = [v for v in VIRTUAL_STAGES if interleave_ok(arch.layers, pp, v, acc)] \
                     if req.framework == "megatron" else [1]
                 kw = dict(group, sp=sp, micro_batch=mb, accumulation=acc,
@@ -442,7 +449,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
                         # nothing is recomputed per block) is a bound; a layout below the k-th
                         # best family cannot be ranked, so its memory and recompute are skipped
                         bound = step_only(ctx, **group, micro_batch=mb, accumulation=acc, virtual=v,
-                                          recompute_layers=0 if least else None)
+                                          recompute_layers=fewer.get(v, 0) if least else None)
                         if bound.tokens_per_s < tally.bar(req.top_k, own):
                             if v == 1:  # v = 1 reuses the memory above: it fits
                                 tally.fitting.add(name)
@@ -457,6 +464,8 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
                     block = None  # Megatron: checkpoint only as many layers per chunk as it takes
                     if least:
                         fewest = block_recompute_floor(ctx, chunk, memory_at)
+                        if fewest is not None:
+                            fewer[v] = fewest
                         # the layers recomputed only grow from there and the step time with them: a bound again
                         if reuse and fewest is not None and tally.bounding() and step_only(
                                 ctx, **group, micro_batch=mb, accumulation=acc, virtual=v,
@@ -465,6 +474,8 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
                                 tally.fitting.add(name)
                             continue
                         block = least_block_recompute(ctx, chunk, memory_at)
+                        if block is not None:
+                            fewer[v] = block
                     timed = evaluate(ctx, **kw, virtual=v, recompute_layers=block,
                                      memory=memory.get((v, chunk if block is None else block)) if reuse else None)
                     if not timed.fits:
