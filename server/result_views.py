@@ -80,8 +80,17 @@ def _largest_nested(value: Any, path: str, root: bool) -> tuple[int, str, Any, A
 
 
 def view(structured: dict[str, Any], detail: Detail) -> dict[str, Any]:
+    return view_and_text(structured, detail)[0]
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def view_and_text(structured: dict[str, Any], detail: Detail) -> tuple[dict[str, Any], str]:
+    """The view at this detail and its compact JSON (written once: the sizes below are its length)."""
     if detail == "full":
-        return structured
+        return structured, _text(structured)
     omitted: list[str] = []
     if detail == "summary":
         out = {}
@@ -92,16 +101,19 @@ def view(structured: dict[str, Any], detail: Detail) -> dict[str, Any]:
                 out[key] = value
             else:
                 omitted.append(key)
-        return {**out, "omitted": omitted} if omitted else out
+        out = {**out, "omitted": omitted} if omitted else out
+        return out, _text(out)
     out = _elide_long_text(structured, [], omitted)
-    while _size(out) > PLAN_BUDGET:
+    text = _text(out)
+    while len(text) > PLAN_BUDGET:
         found = _largest_nested(out, "", True)
         if found is None or found[0] < 200:
             break
         _, path, container, key = found
         container[key] = _note(container[key])
         omitted.append(path)
-    while _size(out) > PLAN_BUDGET:  # then the longest top-level list keeps its first items
+        text = _text(out)
+    while len(text) > PLAN_BUDGET:  # then the longest top-level list keeps its first items
         lists = [(len(v), k) for k, v in out.items() if isinstance(v, list) and len(v) > KEEP_ITEMS]
         if not lists:
             break
@@ -109,4 +121,8 @@ def view(structured: dict[str, Any], detail: Detail) -> dict[str, Any]:
         kept = max(KEEP_ITEMS, len(out[key]) * 2 // 3)
         omitted.append(f"{key}[{kept}:] ({len(out[key]) - kept} more items)")
         out[key] = out[key][:kept]
-    return {**out, "omitted": omitted} if omitted else out
+        text = _text(out)
+    if not omitted:
+        return out, text
+    # the same JSON with "omitted" appended: json.dumps keeps the keys' order
+    return {**out, "omitted": omitted}, (text[:-1] + ("," if out else "") + '"omitted":' + _text(omitted) + "}")

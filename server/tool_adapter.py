@@ -8,7 +8,6 @@ ToolError (an isError result naming the field), and caches results, which are de
 from __future__ import annotations
 
 import inspect
-import json
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any, get_type_hints
@@ -18,7 +17,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, ValidationError
 from pydantic.fields import FieldInfo
 
-from ml_expert_mcp.server.result_views import DETAIL_DESCRIPTION, Detail, view
+from ml_expert_mcp.server.result_views import DETAIL_DESCRIPTION, Detail, view_and_text
 from ml_expert_mcp.tools.common.errors import PlanInputError
 
 SERVER_ARGUMENTS = frozenset({"detail"})  # accepted by every tool, handled here, never seen by a planner
@@ -82,8 +81,7 @@ def tool_result(plan_result: BaseModel | dict[str, Any], detail: Detail = "full"
     """structuredContent at the asked detail, plus the same JSON, compact, as text (the SDK's default text is
     indented: more tokens)."""
     full = plan_result if isinstance(plan_result, dict) else plan_result.model_dump(mode="json", by_alias=True)
-    structured = view(full, detail)
-    text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+    structured, text = view_and_text(full, detail)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 

@@ -81,10 +81,10 @@ def search(ctx: TrainingContext, families: list[Family], ckpts: tuple[str, ...],
         return GridSearch([], 0, set(), {})
     grid = _Grid(ctx, families, [op_level(c, ctx.framework) for c in ckpts], columns, meg)
     # memory does not depend on the GPU: searches over instance types with the same layouts share it
-    key = ("grid memory", tuple(families), tuple(ckpts), tuple(columns), tuple(grid.group.ravel().tolist()))
-    device = ctx.memory_memo.get(key)
+    memory_key = ("grid memory", tuple(families), tuple(ckpts), tuple(columns), tuple(grid.group.ravel().tolist()))
+    device = ctx.memory_memo.get(memory_key)
     if device is None:
-        device = ctx.memory_memo[key] = grid.device_gib()
+        device = ctx.memory_memo[memory_key] = grid.device_gib()
     fits = device <= fit_limit_gib(ctx)
     valid = grid.divides & np.ones((1, len(ckpts), 1), dtype=bool)
     # the upward walk: a cell counts while every valid smaller size of its group fits
@@ -167,13 +167,13 @@ class _Grid:
             buffers = np.array([backward_buffer_bytes(ctx, f[5]) for f in self.families])[:, None, None]
         # weights, gradients, optimizer states, autocast copies, sharding buffers: memory._stage_state per family (the
         # whole model on one stage), kept with the model for every evaluation that asks again
+        memo = ctx.memory_memo  # per model, training and framework: shared by the searches over clusters
         states = []
         for f, group in zip(self.families, shard.ravel().tolist(), strict=True):
-            key = (precision, f[0], f[5], group, f[7], wb, gb, ob, act, arch.layers, True, True, group)
-            state = arch.memo.get(key)
+            state = memo.get(("stage", f[0], f[5], group, f[7]))
             if state is None:
-                state = arch.memo[key] = _stage_state(arch, precision, f[0], f[5], group, f[7], amp, wb, gb, ob, act,
-                                                      arch.layers, True, True, group)
+                state = memo["stage", f[0], f[5], group, f[7]] = _stage_state(
+                    arch, precision, f[0], f[5], group, f[7], amp, wb, gb, ob, act, arch.layers, True, True, group)
             states.append(state)
         params_local, layer_params, weights, grads, opt, cast, sharding = np.array(states).T[:, :, None, None]
         held_grads = np.where((self.acc > 1) | (zero >= 2), grads, 0.0)
@@ -188,15 +188,16 @@ class _Grid:
             backward = base + held_grads + activations + max(0.0, 0.0 + 0.0) + buffers
             return _device(np.maximum(np.maximum(end_of_backward, optimizer_step), backward), world)
         # per (tensor parallel, checkpointing): the saved bytes per token and the working layer (_stage_memory)
-        memo = ctx.memory_memo  # per model, training and framework: shared by the searches over clusters
+        tps = sorted({f[0] for f in self.families})
         rows = []
-        for f in self.families:
+        for tp_ in tps:
             for op in self.ops:
-                known = memo.get(("saved per token", f[0], op))
+                known = memo.get(("saved per token", tp_, op))
                 if known is None:
-                    known = memo["saved per token", f[0], op] = _saved_per_token(ctx, precision, f[0], op, act, res)
+                    known = memo["saved per token", tp_, op] = _saved_per_token(ctx, precision, tp_, op, act, res)
                 rows.append(known)
-        per_token = np.array(rows).reshape(len(self.families), len(self.ops), 2)
+        per_tp = np.array(rows).reshape(len(tps), len(self.ops), 2)
+        per_token = per_tp[np.searchsorted(tps, tp.ravel())]  # (family, checkpointing, 2)
         stored, working = per_token[:, :, 0:1], per_token[:, :, 1:2]
         tokens = self.mb * t.sequence_length / self.cp
         per_out = tokens if arch.family != "vit" else self.mb

@@ -407,7 +407,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
                 if step.tokens_per_s < tally.bar(req.top_k, own):
                     continue
                 timed = LayoutResult(res.memory, res.device_gib, res.fits, step)
-                key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, 1, None)
+                key: tuple[Any, ...] = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, 1, None)
                 tokens = timed.step.tokens_per_s  # type: ignore[union-attr]
                 tally.family_best[_family(key)] = max(tally.family_best.get(_family(key), 0.0), tokens)
                 yield tokens, key, timed
