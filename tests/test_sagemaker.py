@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+from typing import Any
 
 import boto3
 import pytest
@@ -236,12 +237,13 @@ def test_deadline_floor_in_the_search_changes_no_plan(monkeypatch, preset: str, 
         "output_s3_uri": "s3://bucket/out", "spot": {"use_spot": spot}, "budget": {"max_hours": hours}})
     floors: list[float] = []
 
-    def recording(r: strategy.SelectDistributionRequest, at_least: float = -math.inf) -> object:
+    def recording(r: strategy.SelectDistributionRequest, at_least: float = -math.inf, then: Any = ()) -> object:
         floors.append(at_least)
-        return strategy.best_layout(r, at_least)
+        return strategy.best_layout(r, at_least, then)
 
     monkeypatch.setattr(job, "best_layout", recording)
     floored = plan_sagemaker_job(req).model_dump_json()
     assert any(f > 0 for f in floors)
-    monkeypatch.setattr(job, "best_layout", lambda r, at_least=-math.inf: strategy.best_layout(r))
+    strategy.clear_search_cache()  # each count searched alone, in full
+    monkeypatch.setattr(job, "best_layout", lambda r, at_least=-math.inf, then=(): strategy.best_layout(r))
     assert floored == plan_sagemaker_job(req).model_dump_json()

@@ -272,7 +272,16 @@ def _evaluate_type(req: PlanSageMakerJobRequest, inst: InstanceType, startup: fl
     # tokens/s that finishes within the limit: a count before the last needs no layout slower than this (only the
     # last count's shortfall is reported), so its search skips what cannot reach it
     needed = (w.train_tokens or 0.0) / ((limit - startup) * 3600) if limit > startup else math.inf
-    for count in counts:
+    searches: list[tuple[SelectDistributionRequest, float]] = []
+    if w.model is not None:
+        for count in counts:
+            cluster = ClusterSpec(gpu=inst.gpu, gpus_per_node=inst.gpu_count, nodes=count,
+                                  inter_node_gbps=inst.network_gbps / 8 / inst.gpu_count,
+                                  cpu_cores_per_node=max(1, inst.vcpus // 2))
+            searches.append((SelectDistributionRequest(model=w.model, training=w.training, cluster=cluster,
+                                                       framework=framework, top_k=1),
+                             needed * (1 - 1e-9) if count != counts[-1] else -math.inf))
+    for i, count in enumerate(counts):
         if w.model is None:
             assert w.gpu_memory_gib and w.gpu_count and w.runtime_hours
             if gpu_catalog()[inst.gpu].usable_memory_gib < w.gpu_memory_gib:
@@ -288,13 +297,8 @@ def _evaluate_type(req: PlanSageMakerJobRequest, inst: InstanceType, startup: fl
                                f"on spot {hours:.1f} h x {SPOT_TIME_MARGIN:g} margin > max_hours "
                                f"{req.budget.max_hours:g}: use on-demand or allow more time"), None
             return _option(inst, count, hours, "as stated", req.spot.assumed_discount, None), None
-        cluster = ClusterSpec(gpu=inst.gpu, gpus_per_node=inst.gpu_count, nodes=count,
-                              inter_node_gbps=inst.network_gbps / 8 / inst.gpu_count,
-                              cpu_cores_per_node=max(1, inst.vcpus // 2))
-        try:
-            best = best_layout(SelectDistributionRequest(model=w.model, training=w.training, cluster=cluster,
-                                                         framework=framework, top_k=1),
-                               at_least=needed * (1 - 1e-9) if count != counts[-1] else -math.inf)
+        try:  # the larger counts are searched alongside (one grid pass) for when this one falls short
+            best = best_layout(*searches[i], then=searches[i + 1:i + 2])
         except PlanInputError as err:  # e.g. bf16 asked on a GPU without it: this type cannot run the plan
             return _option(inst, count, None, None, req.spot.assumed_discount, str(err)), None
         if best is None:

@@ -9,7 +9,7 @@ from ml_expert_mcp.knowledge.schema import GpuSpec
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Layout, ModelSpec, TrainingSpec
-from ml_expert_mcp.tools.training.model_arch import Architecture, clear_model_memos, resolve_model
+from ml_expert_mcp.tools.training.model_arch import Architecture, clear_model_memos, resolve_model_json
 from ml_expert_mcp.tools.training.pipeline import interleave_ok, stage_split
 from ml_expert_mcp.tools.training.step_time import PCIE_GBPS
 
@@ -40,7 +40,8 @@ class TrainingContext:
 
 def build_context(model: ModelSpec, training: TrainingSpec, cluster: ClusterSpec,
                   framework: str = "pytorch_fsdp") -> TrainingContext:
-    arch = resolve_model(model)
+    model_json = model.model_dump_json()
+    arch = resolve_model_json(model_json)
     gpu = resolve_gpu(cluster.gpu)
     if training.precision in ("amp_bf16", "bf16") and not gpu.supports_bf16:
         raise PlanInputError("training.precision", f"{gpu.id} has no bf16; use amp_fp16 or fp32")
@@ -49,11 +50,11 @@ def build_context(model: ModelSpec, training: TrainingSpec, cluster: ClusterSpec
     pcie = PCIE_GBPS.get(gpu.pcie_gen or 4, 25.0)
     intra = cluster.intra_node_gbps or gpu.intra_node_gbps or pcie
     return TrainingContext(arch, gpu, training, cluster, intra, cluster.inter_node_gbps, framework,
-                           _memo_table(model, training, framework))
+                           _memo_table(model_json, training, framework))
 
 
-def _memo_table(model: ModelSpec, training: TrainingSpec, framework: str) -> dict[tuple[Any, ...], Any]:
-    key = (model.model_dump_json(), training.model_dump_json(), framework)
+def _memo_table(model_json: str, training: TrainingSpec, framework: str) -> dict[tuple[Any, ...], Any]:
+    key = (model_json, training.model_dump_json(), framework)
     table = _memos.get(key)
     if table is None or len(table) > MEMO_ENTRIES:
         if len(_memos) >= MEMO_TABLES:

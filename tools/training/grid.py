@@ -77,8 +77,18 @@ def search(ctx: TrainingContext, families: list[Family], ckpts: tuple[str, ...],
     """The top_k layouts of distinct families at or above `floor` tokens/s, each evaluated again by the scalar path
     (the plan's numbers come from it), and what the walks saw (`report`: else only the ranking). `columns`: the
     micro-batch sizes, smallest first."""
+    return search_clusters([(ctx, families, floor)], ckpts, columns, meg, top_k, report)[0]
+
+
+def search_clusters(searches: list[tuple[TrainingContext, list[Family], float]], ckpts: tuple[str, ...],
+                    columns: list[int], meg: bool, top_k: int, report: bool = True) -> list[GridSearch]:
+    """`search` for clusters that differ only in their node count (a planner trying the counts of one instance type),
+    in one pass over their families side by side: a cell depends on the GPU, the node (its GPUs, bandwidths) and the
+    family (its data-parallel degree and batch per rank), not on how many nodes there are."""
+    ctx = searches[0][0]
+    families = [f for _, fams, _ in searches for f in fams]
     if not families:
-        return GridSearch([], 0, set(), {})
+        return [GridSearch([], 0, set(), {}) for _ in searches]
     grid = _Grid(ctx, families, [op_level(c, ctx.framework) for c in ckpts], columns, meg)
     # memory does not depend on the GPU: searches over instance types with the same layouts share it
     memory_key = ("grid memory", tuple(families), tuple(ckpts), tuple(columns), tuple(grid.group.ravel().tolist()))
@@ -97,17 +107,35 @@ def search(ctx: TrainingContext, families: list[Family], ckpts: tuple[str, ...],
         missed = ~first_fits[:, ckpts.index("full")]
         walked &= ~(missed[:, None] & np.array([c != "full" for c in ckpts])[None, :])
         reached &= walked[:, :, None]
-    found = GridSearch([], 0, set(), {})
-    if report:
-        prefix = reached.sum(axis=2)
-        found.evaluated = int((np.where(walked & has_size[:, None], prefix + (prefix < valid.sum(axis=2)), 0)).sum())
-        fitting = (first_fits & walked).any(axis=1)
-        j0 = 0 if "full" not in ckpts else ckpts.index("full")
-        found.fitting = set(np.flatnonzero(fitting).tolist())
-        found.misses = {i: (float(device[i, j0, first[i]]) if has_size[i] else None)
-                        for i in np.flatnonzero(~fitting).tolist()}
-    tokens = np.where(reached, grid.tokens_per_s(), -np.inf)
-    tokens[tokens < floor - 1e-6] = -np.inf
+    all_tokens = np.where(reached, grid.tokens_per_s(), -np.inf)
+    out, start = [], 0
+    for search_ctx, fams, floor in searches:
+        part = slice(start, start + len(fams))
+        start += len(fams)
+        found = GridSearch([], 0, set(), {})
+        out.append(found)
+        if not fams:
+            continue
+        if report:
+            prefix = reached[part].sum(axis=2)
+            found.evaluated = int(np.where(walked[part] & has_size[part, None],
+                                           prefix + (prefix < valid[part].sum(axis=2)), 0).sum())
+            fitting = (first_fits[part] & walked[part]).any(axis=1)
+            j0 = 0 if "full" not in ckpts else ckpts.index("full")
+            found.fitting = set(np.flatnonzero(fitting).tolist())
+            found.misses = {i: (float(device[part][i, j0, first[part][i]]) if has_size[part][i] else None)
+                            for i in np.flatnonzero(~fitting).tolist()}
+        found.ranked = _ranked_cells(search_ctx, fams, ckpts, columns, meg, top_k, floor, all_tokens[part],
+                                     device[part])
+    return out
+
+
+def _ranked_cells(ctx: TrainingContext, families: list[Family], ckpts: tuple[str, ...], columns: list[int], meg: bool,
+                  top_k: int, floor: float, tokens: Floats,
+                  device: Floats) -> list[tuple[float, tuple[Any, ...], LayoutResult]]:
+    """The top_k cells of distinct families at or above `floor`, in strategy._search's order, each evaluated again by
+    the scalar path."""
+    tokens = np.where(tokens < floor - 1e-6, -np.inf, tokens)
     # only a family's fastest cells can stand for it, and only the top_k families' (the margin covers the ranking's
     # rounding to 1e-6 tokens/s): the exact ordering below then runs over a handful of cells
     best = tokens.max(axis=(1, 2))
@@ -121,6 +149,7 @@ def search(ctx: TrainingContext, families: list[Family], ckpts: tuple[str, ...],
         key = (tp, pp, cp, dp, zero, hybrid, offload, size, per_rank // size, ckpts[j], 1, None)
         picked.append(((-round(float(tokens[i, j, k]), 6), key[8], round(float(device[i, j, k]), 6), key), key))
     picked.sort(key=lambda p: p[0])
+    ranked: list[tuple[float, tuple[Any, ...], LayoutResult]] = []
     seen: set[tuple[Any, ...]] = set()
     for _, key in picked:
         family = (key[0], key[1], key[2], key[4], key[5], key[6])
@@ -130,10 +159,10 @@ def search(ctx: TrainingContext, families: list[Family], ckpts: tuple[str, ...],
         res = evaluate(ctx, dp=key[3], tp=key[0], pp=1, cp=key[2], sp=sequence_parallel(ctx.framework, key[0]),
                        zero=key[4], hybrid=key[5], offload=key[6], micro_batch=key[7], accumulation=key[8],
                        checkpointing=op_level(key[9], ctx.framework), megatron_style=meg)
-        found.ranked.append((res.step.tokens_per_s, key, res))  # type: ignore[union-attr]
-        if len(found.ranked) == top_k:
+        ranked.append((res.step.tokens_per_s, key, res))  # type: ignore[union-attr]
+        if len(ranked) == top_k:
             break
-    return found
+    return ranked
 
 
 class _Grid:

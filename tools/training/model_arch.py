@@ -211,6 +211,11 @@ def resolve_model(spec: ModelSpec) -> Architecture:
     return _resolve_cached(spec.model_dump_json())
 
 
+def resolve_model_json(spec_json: str) -> Architecture:
+    """resolve_model for a spec already written as JSON (ModelSpec.model_dump_json)."""
+    return _resolve_cached(spec_json)
+
+
 def _resolve(spec: ModelSpec) -> Architecture:
     values: dict[str, Any] = {}
     name = "custom"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -127,14 +128,21 @@ def select_distribution_strategy(req: SelectDistributionRequest) -> Distribution
     return _cached_search(_search_key(req), suggest_fixes=True).model_copy(deep=True)
 
 
-def best_layout(req: SelectDistributionRequest, at_least: float = -math.inf) -> RankedLayout | None:
+def best_layout(req: SelectDistributionRequest, at_least: float = -math.inf,
+                then: Sequence[tuple[SelectDistributionRequest, float]] = ()) -> RankedLayout | None:
     """The best-ranked layout, or None when nothing fits; for planners that try many clusters (no fix search).
     `at_least` (tokens/s): the caller only needs a layout this fast (a deadline), so the search skips whatever cannot
-    reach it; the best layout is the same when it does, and None or a slower layout is all it says when it does not."""
-    if at_least > -math.inf and _beyond_reach(build_context(req.model, req.training, req.cluster, req.framework),
-                                              at_least):
+    reach it; the best layout is the same when it does, and None or a slower layout is all it says when it does not.
+    `then`: the (request, at_least) the caller may ask next when this one falls short, for more nodes of the same
+    instance type; where the grid search covers them they are searched in the same pass."""
+    context = _context(req)
+    if at_least > -math.inf and _beyond_reach(context[0], at_least):
         return None
-    plan = _cached_search(_search_key(req), suggest_fixes=False, at_least=at_least)
+    key = _search_key(req)
+    if then and (key, False, at_least) not in _searches:
+        _search_together([(req, at_least), *then])
+    # (the search key leaves out what the search does not read; so may the context the search is given)
+    plan = _cached_search(key, suggest_fixes=False, at_least=at_least, context=context)
     if not (plan.fits and plan.ranked):
         return None
     best = plan.ranked[0]  # a copy: the cached plan must not change with what the caller does to it
@@ -154,11 +162,69 @@ def _search_key(req: SelectDistributionRequest) -> str:
 SEARCH_CACHE_SIZE = 512  # searches kept per process: a SageMaker plan runs one per instance shape and count
 
 
-@lru_cache(maxsize=SEARCH_CACHE_SIZE)
-def _cached_search(request_json: str, suggest_fixes: bool, at_least: float = -math.inf) -> DistributionPlan:
+_searches: OrderedDict[tuple[str, bool, float], DistributionPlan] = OrderedDict()  # least recently used first
+
+
+def _cached_search(request_json: str, suggest_fixes: bool, at_least: float = -math.inf,
+                   context: tuple[TrainingContext, int] | None = None) -> DistributionPlan:
     """The search is a pure function of its request: planners that try many clusters with the same GPU shape, and
-    re-plans that change only names, buckets or budgets, reuse it."""
-    return _search(SelectDistributionRequest.model_validate_json(request_json), suggest_fixes, at_least=at_least)
+    re-plans that change only names, buckets or budgets, reuse it. `context`: the request's, already resolved."""
+    key = (request_json, suggest_fixes, at_least)
+    plan = _searches.get(key)
+    if plan is None:
+        plan = _search(SelectDistributionRequest.model_validate_json(request_json), suggest_fixes, at_least=at_least,
+                       context=context)
+        _keep(key, plan)
+    else:
+        _searches.move_to_end(key)
+    return plan
+
+
+def _keep(key: tuple[str, bool, float], plan: DistributionPlan) -> None:
+    _searches[key] = plan
+    while len(_searches) > SEARCH_CACHE_SIZE:
+        _searches.popitem(last=False)
+
+
+def _search_together(searches: list[tuple[SelectDistributionRequest, float]]) -> None:
+    """best_layout's searches of clusters that differ only in their node count, made in one grid pass
+    (grid.search_clusters) and kept for best_layout: the first, and those after it that the grid covers alike. One on
+    a single node stays apart (no network between nodes), as does what the grid does not cover or cannot reach its
+    floor; best_layout searches those alone, as it would have."""
+    members: list[tuple[tuple[str, bool, float], SelectDistributionRequest, TrainingContext, int, _Space]] = []
+    shape: tuple[Any, ...] | None = None
+    for req, floor in searches:
+        if req.cluster.nodes == 1 and members:
+            continue
+        key = (_search_key(req), False, floor)
+        if key in _searches:
+            continue
+        req = SelectDistributionRequest.model_validate_json(key[0])  # as _cached_search searches it
+        try:
+            ctx, gb = _context(req)
+        except PlanInputError:
+            return  # best_layout raises it in its turn
+        if floor > -math.inf and _beyond_reach(ctx, floor):
+            continue
+        space = _space(req, ctx, gb, _Tally())
+        if not grid.covers(ctx, space.families):
+            return
+        this = (ctx.gpu.id, ctx.cluster.gpus_per_node, ctx.intra_gbps, ctx.inter_gbps, space.ckpts, space.fixed_mb,
+                space.meg, req.model_dump_json(exclude={"cluster"}))
+        if shape is not None and this != shape:
+            continue
+        shape = this
+        members.append((key, req, ctx, gb, space))
+        if req.cluster.nodes == 1:
+            break
+    if len(members) < 2:
+        return
+    first = members[0][4]
+    found = grid.search_clusters([(ctx, space.families, key[2]) for key, _, ctx, _, space in members], first.ckpts,
+                                 [first.fixed_mb] if first.fixed_mb else list(MICRO_BATCHES), first.meg,
+                                 members[0][1].top_k, report=False)
+    for (key, req, ctx, gb, _), result in zip(members, found, strict=True):
+        _keep(key, _ranking_plan(req, ctx, gb, result.ranked))
 
 
 Candidate = tuple[float, tuple[Any, ...], LayoutResult]
@@ -223,10 +289,9 @@ def _context(req: SelectDistributionRequest) -> tuple[TrainingContext, int]:
     return ctx, req.training.global_batch_size or default_global_batch(ctx)
 
 
-def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = True,
-            at_least: float = -math.inf) -> DistributionPlan:
-    ctx, gb = _context(req)
-    arch = ctx.arch
+def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = True, at_least: float = -math.inf,
+            context: tuple[TrainingContext, int] | None = None) -> DistributionPlan:
+    ctx, gb = context or _context(req)
     # a plan without the fix search is read only for its ranking (best_layout): rejections and counts need not be whole
     tally = _Tally(prune=prune, skip_groups=prune and not suggest_fixes, floor=at_least if not suggest_fixes else -math.inf,
                    best_first=prune)
@@ -235,6 +300,12 @@ def _search(req: SelectDistributionRequest, suggest_fixes: bool, prune: bool = T
         candidates = _grid_layouts(req, ctx, space, tally)
     else:
         candidates = list(_fitting_layouts(req, ctx, space, tally))
+    return _search_plan(req, ctx, gb, candidates, tally, suggest_fixes)
+
+
+def _search_plan(req: SelectDistributionRequest, ctx: TrainingContext, gb: int, candidates: list[Candidate],
+                 tally: _Tally, suggest_fixes: bool) -> DistributionPlan:
+    arch = ctx.arch
     best_rejection, evaluated = tally.rejected, tally.evaluated
     # best first; ties broken by fewer accumulation steps (bigger kernels), less memory, then the layout tuple
     candidates.sort(key=lambda c: (-round(c[0], 6), c[1][8], round(c[2].device_gib, 6), c[1]))
@@ -340,6 +411,12 @@ def _memory_miss(ctx: TrainingContext, device_gib: float) -> str:
 
 def _size_miss(micro_batch: int, per_rank: int) -> str:
     return f"micro-batch {micro_batch} does not divide {per_rank} samples per rank"
+
+
+def _ranking_plan(req: SelectDistributionRequest, ctx: TrainingContext, gb: int,
+                  candidates: list[Candidate]) -> DistributionPlan:
+    """The plan best_layout reads, its ranking, from a grid search's candidates (as _search makes it)."""
+    return _search_plan(req, ctx, gb, candidates, _Tally(), suggest_fixes=False)
 
 
 def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space: _Space,
@@ -645,6 +722,6 @@ def _what_would_fit(ctx: TrainingContext, req: SelectDistributionRequest) -> lis
 
 def clear_search_cache() -> None:
     """For benchmarks that time the search itself."""
-    _cached_search.cache_clear()
+    _searches.clear()
     _first_fit.cache_clear()
     clear_memos()
