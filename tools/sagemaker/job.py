@@ -298,7 +298,7 @@ def _evaluate_type(req: PlanSageMakerJobRequest, inst: InstanceType, startup: fl
                                f"{req.budget.max_hours:g}: use on-demand or allow more time"), None
             return _option(inst, count, hours, "as stated", req.spot.assumed_discount, None), None
         try:  # the larger counts are searched alongside (one grid pass) for when this one falls short
-            best = best_layout(*searches[i], then=searches[i + 1:i + 2])
+            best = best_layout(*searches[i], then=searches[i + 1:])
         except PlanInputError as err:  # e.g. bf16 asked on a GPU without it: this type cannot run the plan
             return _option(inst, count, None, None, req.spot.assumed_discount, str(err)), None
         if best is None:

@@ -186,15 +186,20 @@ def _keep(key: tuple[str, bool, float], plan: DistributionPlan) -> None:
         _searches.popitem(last=False)
 
 
+TOGETHER_FAMILIES = 32  # families in one grid pass beyond the first two searches: larger arrays cost more than a pass
+
+
 def _search_together(searches: list[tuple[SelectDistributionRequest, float]]) -> None:
     """best_layout's searches of clusters that differ only in their node count, made in one grid pass
-    (grid.search_clusters) and kept for best_layout: the first, and those after it that the grid covers alike. One on
-    a single node stays apart (no network between nodes), as does what the grid does not cover or cannot reach its
-    floor; best_layout searches those alone, as it would have."""
+    (grid.search_clusters) and kept for best_layout: the first, the next, and more while the grid stays small. Single
+    nodes stay apart (no network between nodes), as does what the grid does not cover or cannot reach its floor;
+    best_layout searches those alone, as it would have."""
+    if searches[0][0].cluster.nodes == 1:
+        return
     members: list[tuple[tuple[str, bool, float], SelectDistributionRequest, TrainingContext, int, _Space]] = []
     shape: tuple[Any, ...] | None = None
     for req, floor in searches:
-        if req.cluster.nodes == 1 and members:
+        if req.cluster.nodes == 1:
             continue
         key = (_search_key(req), False, floor)
         if key in _searches:
@@ -213,10 +218,10 @@ def _search_together(searches: list[tuple[SelectDistributionRequest, float]]) ->
                 space.meg, req.model_dump_json(exclude={"cluster"}))
         if shape is not None and this != shape:
             continue
+        if len(members) >= 2 and sum(len(m[4].families) for m in members) + len(space.families) > TOGETHER_FAMILIES:
+            break
         shape = this
         members.append((key, req, ctx, gb, space))
-        if req.cluster.nodes == 1:
-            break
     if len(members) < 2:
         return
     first = members[0][4]
