@@ -95,3 +95,21 @@ def test_the_grid_leaves_pipelines_experts_and_fine_tuning_to_the_scalar_search(
         req = _request(preset, framework, {"nodes": 2}, training)
         ctx, gb = _context(req)
         assert not grid.covers(ctx, _space(req, ctx, gb, _Tally()).families), (preset, framework, training)
+
+
+def test_clusters_searched_together_rank_as_searched_alone() -> None:
+    """Node counts of one instance type in one pass (a planner's counts, grid.search_clusters): each ranks as its own
+    search does, floors included."""
+    searches = []
+    for nodes, floor in ((2, 5000.0), (4, -float("inf")), (8, 15000.0)):
+        req = _request("llama-3.1-8b", "pytorch_fsdp", {"gpu": "A10G", "gpus_per_node": 4, "nodes": nodes,
+                                                        "inter_node_gbps": 1.25}, {}, top_k=2)
+        ctx, gb = _context(req)
+        searches.append((ctx, _space(req, ctx, gb, _Tally()), floor))
+    space = searches[0][1]
+    together = grid.search_clusters([(ctx, s.families, floor) for ctx, s, floor in searches], space.ckpts,
+                                    list(MICRO_BATCHES), space.meg, 2)
+    alone = [grid.search(ctx, s.families, s.ckpts, list(MICRO_BATCHES), s.meg, 2, floor) for ctx, s, floor in searches]
+    assert [r.ranked for r in together] == [r.ranked for r in alone]
+    assert [r.misses for r in together] == [r.misses for r in alone]
+    assert any(r.ranked for r in alone)

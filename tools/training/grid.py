@@ -1,15 +1,17 @@
-"""The ranking-only layout search as one NumPy pass over its grid (issue 16): every (family, checkpointing,
-micro-batch) cell's memory and step time at once, for the planners that try many clusters (best_layout).
+"""The layout search as one NumPy pass over its grid (issue 16): every (family, checkpointing, micro-batch) cell's
+memory and step time at once, instead of one scalar evaluation per layout.
 
 Scope: no pipeline stages, dense models, from-scratch training, frameworks other than Megatron (no block recompute
-or interleaving): what the SageMaker, Kubeflow and PyTorch planners search. Anything else takes the scalar search.
-The arithmetic is evaluation.evaluate's (memory.estimate_memory, step_time.predict_step_time) term by term, in the
-same order, so every cell is bit-identical to the scalar evaluation; tests/test_training_grid.py checks each cell
-and the ranking against the scalar search (the reference).
+or interleaving): every PyTorch FSDP, accelerate, Lightning and TensorFlow search, and those of the SageMaker and
+Kubeflow planners. Anything else takes the scalar search (strategy._fitting_layouts). The arithmetic is
+evaluation.evaluate's (memory.estimate_memory, step_time.predict_step_time) term by term, in the same order, so
+every cell is bit-identical to the scalar evaluation; tests/test_training_grid.py checks each cell, and the plan
+against the scalar search's (the reference).
 
-The ranking is the scalar search's without pruning: in each (family, checkpointing) group the micro-batches from
+What it gives is the scalar search's without pruning: in each (family, checkpointing) group the micro-batches from
 the smallest until the first that does not fit; no selective or no checkpointing where full checkpointing's first
-micro-batch does not fit; best first by tokens/s, then fewer accumulation steps, less memory, the layout.
+micro-batch does not fit; best first by tokens/s, then fewer accumulation steps, less memory, the layout; the
+closest miss of each family with nothing that fits, and the memory evaluations those walks make.
 """
 
 from __future__ import annotations
