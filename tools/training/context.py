@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ml_expert_mcp.knowledge.schema import GpuSpec
 from ml_expert_mcp.tools.common.errors import PlanInputError
 from ml_expert_mcp.tools.common.hardware import resolve_gpu
+from ml_expert_mcp.tools.common.memo import Memo
 from ml_expert_mcp.tools.training.inputs import ClusterSpec, Layout, ModelSpec, TrainingSpec
 from ml_expert_mcp.tools.training.model_arch import Architecture, clear_model_memos, resolve_model_json
 from ml_expert_mcp.tools.training.pipeline import interleave_ok, stage_split
@@ -17,8 +17,7 @@ DEFAULT_BATCH_TOKENS = 4 * 1024 * 1024  # 4M tokens per step: Llama 2 pre-traini
 # Memory evaluations by layout, one table per (model, training, framework): the memory of a layout does not depend on
 # the GPU or network, so the searches a planner runs over instance types and counts share them (issue 16)
 MEMO_TABLES = 64
-MEMO_ENTRIES = 20_000
-_memos: dict[tuple[str, str, str], dict[tuple[Any, ...], Any]] = {}
+_memos: dict[tuple[str, str, str], Memo] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +29,8 @@ class TrainingContext:
     intra_gbps: float
     inter_gbps: float
     framework: str = "pytorch_fsdp"  # the code that runs it: its buffers enter the memory (DeepSpeed's gradient buckets)
-    memory_memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
-    step_memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)  # this cluster's
+    memory_memo: Memo = field(default_factory=Memo, compare=False, repr=False)
+    step_memo: Memo = field(default_factory=Memo, compare=False, repr=False)  # this cluster's
 
     @property
     def num_gpus(self) -> int:
@@ -53,13 +52,13 @@ def build_context(model: ModelSpec, training: TrainingSpec, cluster: ClusterSpec
                            _memo_table(model_json, training, framework))
 
 
-def _memo_table(model_json: str, training: TrainingSpec, framework: str) -> dict[tuple[Any, ...], Any]:
+def _memo_table(model_json: str, training: TrainingSpec, framework: str) -> Memo:
     key = (model_json, training.model_dump_json(), framework)
     table = _memos.get(key)
-    if table is None or len(table) > MEMO_ENTRIES:
+    if table is None:
         if len(_memos) >= MEMO_TABLES:
             _memos.clear()
-        table = _memos[key] = {}
+        table = _memos[key] = Memo()
     return table
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from ml_expert_mcp.knowledge import model_catalog
 from ml_expert_mcp.tools.common.aliases import resolve_name
 from ml_expert_mcp.tools.common.errors import PlanInputError
+from ml_expert_mcp.tools.common.memo import Memo
 from ml_expert_mcp.tools.training.inputs import ModelSpec
 
 _ARCH_FIELDS = (
@@ -60,10 +61,11 @@ class Architecture:
     expert_shard: float = 1.0  # share of the routed experts counted per tensor-parallel slice (moe.local_expert_view)
 
     @cached_property
-    def memo(self) -> dict[tuple[Any, ...], Any]:
-        """Results of pure functions of this model and their other arguments (memory._stage_state), kept with it."""
+    def memo(self) -> Memo:
+        """Results of pure functions of this model and their other arguments (compute rate, activation bytes), kept
+        with it."""
         _with_memo.add(self)
-        return {}
+        return Memo()
 
     @cached_property
     def is_transformer(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -163,6 +164,7 @@ SEARCH_CACHE_SIZE = 512  # searches kept per process: a SageMaker plan runs one 
 
 
 _searches: OrderedDict[tuple[str, bool, float], DistributionPlan] = OrderedDict()  # least recently used first
+_searches_lock = threading.Lock()  # the HTTP server runs tools in worker threads
 
 
 def _cached_search(request_json: str, suggest_fixes: bool, at_least: float = -math.inf,
@@ -170,20 +172,22 @@ def _cached_search(request_json: str, suggest_fixes: bool, at_least: float = -ma
     """The search is a pure function of its request: planners that try many clusters with the same GPU shape, and
     re-plans that change only names, buckets or budgets, reuse it. `context`: the request's, already resolved."""
     key = (request_json, suggest_fixes, at_least)
-    plan = _searches.get(key)
-    if plan is None:
-        plan = _search(SelectDistributionRequest.model_validate_json(request_json), suggest_fixes, at_least=at_least,
-                       context=context)
-        _keep(key, plan)
-    else:
-        _searches.move_to_end(key)
+    with _searches_lock:
+        plan = _searches.get(key)
+        if plan is not None:
+            _searches.move_to_end(key)
+            return plan
+    plan = _search(SelectDistributionRequest.model_validate_json(request_json), suggest_fixes, at_least=at_least,
+                   context=context)
+    _keep(key, plan)
     return plan
 
 
 def _keep(key: tuple[str, bool, float], plan: DistributionPlan) -> None:
-    _searches[key] = plan
-    while len(_searches) > SEARCH_CACHE_SIZE:
-        _searches.popitem(last=False)
+    with _searches_lock:
+        _searches[key] = plan
+        while len(_searches) > SEARCH_CACHE_SIZE:
+            _searches.popitem(last=False)
 
 
 TOGETHER_FAMILIES = 32  # families in one grid pass beyond the first two searches: larger arrays cost more than a pass
@@ -727,6 +731,7 @@ def _what_would_fit(ctx: TrainingContext, req: SelectDistributionRequest) -> lis
 
 def clear_search_cache() -> None:
     """For benchmarks that time the search itself."""
-    _searches.clear()
+    with _searches_lock:
+        _searches.clear()
     _first_fit.cache_clear()
     clear_memos()
