@@ -23,8 +23,12 @@ SHORT_TEXT = 200
 KEEP_ITEMS = 3  # a top-level list cut to fit the budget keeps at least this many items
 
 
+def _text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def _size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    return len(_text(value))
 
 
 def _note(value: Any) -> str:
@@ -81,10 +85,6 @@ def _largest_nested(value: Any, path: str, root: bool) -> tuple[int, str, Any, A
 
 def view(structured: dict[str, Any], detail: Detail) -> dict[str, Any]:
     return view_and_text(structured, detail)[0]
-
-
-def _text(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def view_and_text(structured: dict[str, Any], detail: Detail) -> tuple[dict[str, Any], str]:

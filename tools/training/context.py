@@ -16,8 +16,7 @@ from ml_expert_mcp.tools.training.step_time import PCIE_GBPS
 DEFAULT_BATCH_TOKENS = 4 * 1024 * 1024  # 4M tokens per step: Llama 2 pre-training batch (Touvron et al. 2023)
 # Memory evaluations by layout, one table per (model, training, framework): the memory of a layout does not depend on
 # the GPU or network, so the searches a planner runs over instance types and counts share them (issue 16)
-MEMO_TABLES = 64
-_memos: dict[tuple[str, str, str], Memo] = {}
+_memos = Memo(limit=64)  # one table per (model JSON, training JSON, framework)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +55,6 @@ def _memo_table(model_json: str, training: TrainingSpec, framework: str) -> Memo
     key = (model_json, training.model_dump_json(), framework)
     table = _memos.get(key)
     if table is None:
-        if len(_memos) >= MEMO_TABLES:
-            _memos.clear()
         table = _memos[key] = Memo()
     return table
 

@@ -39,10 +39,10 @@ from ml_expert_mcp.tools.training.memory import (
     FRAGMENTATION,
     GIB,
     NCCL_BUFFERS_GIB,
-    _stage_state,
-    activation_bytes_per_token_layer,
-    op_sac_bytes_per_token_layer,
+    layer_activation_bytes,
     optimizer_bytes_per_param,
+    saved_bytes_per_token,
+    stage_state,
 )
 from ml_expert_mcp.tools.training.specialisations import backward_buffer_bytes
 from ml_expert_mcp.tools.training.step_time import (
@@ -196,16 +196,10 @@ class _Grid:
         buffers: Any = 0.0
         if ctx.framework == "deepspeed":
             buffers = np.array([backward_buffer_bytes(ctx, f[5]) for f in self.families])[:, None, None]
-        # weights, gradients, optimizer states, autocast copies, sharding buffers: memory._stage_state per family (the
-        # whole model on one stage), kept with the model for every evaluation that asks again
-        memo = ctx.memory_memo  # per model, training and framework: shared by the searches over clusters
-        states = []
-        for f, group in zip(self.families, shard.ravel().tolist(), strict=True):
-            state = memo.get(("stage", f[0], f[5], group, f[7]))
-            if state is None:
-                state = memo["stage", f[0], f[5], group, f[7]] = _stage_state(
-                    arch, precision, f[0], f[5], group, f[7], amp, wb, gb, ob, act, arch.layers, True, True, group)
-            states.append(state)
+        # weights, gradients, optimizer states, autocast copies, sharding buffers per family (the whole model on one
+        # stage), shared with the scalar evaluations
+        states = [stage_state(arch, precision, f[0], f[5], group, f[7], amp, wb, gb, ob, act, arch.layers, True, True,
+                              group) for f, group in zip(self.families, shard.ravel().tolist(), strict=True)]
         params_local, layer_params, weights, grads, opt, cast, sharding = np.array(states).T[:, :, None, None]
         held_grads = np.where((self.acc > 1) | (zero >= 2), grads, 0.0)
         base = weights + opt + cast + sharding
@@ -222,11 +216,11 @@ class _Grid:
         tps = sorted({f[0] for f in self.families})
         rows = []
         for tp_ in tps:
+            sp = sequence_parallel(ctx.framework, tp_)
             for op in self.ops:
-                known = memo.get(("saved per token", tp_, op))
-                if known is None:
-                    known = memo["saved per token", tp_, op] = _saved_per_token(ctx, precision, tp_, op, act, res)
-                rows.append(known)
+                per_layer = layer_activation_bytes(arch, precision, tp_, sp, t.attention, t.sequence_length,
+                                                   op == "selective")
+                rows.append(saved_bytes_per_token(arch, op, per_layer, act, res, tp_, sp, 1.0, float(arch.layers)))
         per_tp = np.array(rows).reshape(len(tps), len(self.ops), 2)
         per_token = per_tp[np.searchsorted(tps, tp.ravel())]  # (family, checkpointing, 2)
         stored, working = per_token[:, :, 0:1], per_token[:, :, 1:2]
@@ -259,12 +253,8 @@ class _Grid:
         grad_bytes = 2 if self.meg or t.precision in ("bf16", "fp8") else 4
         act_bytes = 4 if t.precision == "fp32" else 2
         tokens_mb = self.mb * seq
-        memo = ctx.memory_memo
-        if ("flops per token", *self.ops) not in memo:
-            memo["flops per token", *self.ops] = (
-                np.array([hardware_flops_per_token(arch, seq, op, 1.0) for op in self.ops])[None, :, None],
-                pipeline_imbalance(arch, seq, 1))
-        hw, imbalance = memo["flops per token", *self.ops]
+        hw = np.array([hardware_flops_per_token(arch, seq, op, 1.0) for op in self.ops])[None, :, None]
+        imbalance = pipeline_imbalance(arch, seq, 1)
         compute_mb = hw * tokens_mb / (tp * cp) / compute_rate(arch, gpu, t.precision)
         if imbalance != 1.0:
             compute_mb = compute_mb * imbalance
@@ -305,21 +295,6 @@ def _device(peak: Any, world: Any) -> Floats:
     """memory.device_total_gib: reserved memory plus the CUDA context (and NCCL's buffers when distributed)."""
     extra = np.where(world > 1, CUDA_CONTEXT_GIB + NCCL_BUFFERS_GIB, CUDA_CONTEXT_GIB + 0.0)
     return np.asarray(peak * FRAGMENTATION / GIB + extra, dtype=np.float64)
-
-
-def _saved_per_token(ctx: TrainingContext, precision: str, tp: int, op: str, act: float, res: float) -> tuple[float, float]:
-    """memory._stage_memory's bytes per token kept through the forward (all layers) and of the layer recomputed."""
-    arch, t = ctx.arch, ctx.training
-    sp = sequence_parallel(ctx.framework, tp)
-    act_layers = float(arch.layers)
-    per_layer = activation_bytes_per_token_layer(arch, precision, tp, sp, t.attention, t.sequence_length,
-                                                 op == "selective")
-    if op == "full":
-        checkpoint = res * arch.hidden / (tp if sp else 1)
-        return act_layers * (1.0 * checkpoint + 0.0 * per_layer), per_layer
-    if op == "selective_op":
-        return act_layers * op_sac_bytes_per_token_layer(arch, act, res, tp, sp), per_layer
-    return act_layers * per_layer, 0.0
 
 
 def _ring(bytes_: Any, n: Any, gbps: Any) -> Any:

@@ -178,6 +178,30 @@ def activation_bytes_per_token_layer(
     return non_matmul + attn + mlp + scores
 
 
+def layer_activation_bytes(arch: Architecture, precision: str, tp: int, sp: bool, attention: str, seq: int,
+                           recompute_attention: bool) -> float:
+    """activation_bytes_per_token_layer, kept with the model (Architecture.memo)."""
+    key = ("activation bytes", precision, tp, sp, attention, seq, recompute_attention)
+    known = arch.memo.get(key)
+    if known is None:
+        known = arch.memo[key] = activation_bytes_per_token_layer(arch, precision, tp, sp, attention, seq,
+                                                                  recompute_attention)
+    return float(known)
+
+
+def saved_bytes_per_token(arch: Architecture, checkpointing: str, per_layer: float, act: float, res: float, tp: int,
+                          sp: bool, recompute_share: float, act_layers: float) -> tuple[float, float]:
+    """A stage's activation bytes per token kept through the forward (`act_layers` layers' worth), and those of the
+    one layer recomputed at a time in the backward (checkpointing `full` keeps each layer's input to recompute from;
+    `recompute_share`: of its layers, the share checkpointed)."""
+    if checkpointing == "full":
+        checkpoint = res * arch.hidden / (tp if sp else 1)  # the layer input, kept to recompute from
+        return act_layers * (recompute_share * checkpoint + (1.0 - recompute_share) * per_layer), per_layer
+    if checkpointing == "selective_op":
+        return act_layers * op_sac_bytes_per_token_layer(arch, act, res, tp, sp), per_layer
+    return act_layers * per_layer, 0.0
+
+
 def op_sac_bytes_per_token_layer(arch: Architecture, act: float, res: float, tp: int, sp: bool) -> float:
     """PyTorch selective activation checkpointing with torchtitan's op policy (`selective_ac_option = "op"`): a layer
     keeps its input, the attention output and every other matmul output (wq, wv, w1, w2 in Llama order; wk, wo, w3
@@ -241,13 +265,8 @@ def estimate_memory(
     amp = precision.startswith("amp")
     tokens = micro_batch * seq / cp
     # one layer's saved activations per token: the same on every stage
-    per_layer = 0.0
-    if arch.is_transformer:
-        key = ("activation bytes", precision, tp, sp, attention, seq, checkpointing == "selective")
-        per_layer = arch.memo.get(key, -1.0)
-        if per_layer < 0:
-            per_layer = arch.memo[key] = activation_bytes_per_token_layer(arch, precision, tp, sp, attention, seq,
-                                                                          checkpointing == "selective")
+    per_layer = layer_activation_bytes(arch, precision, tp, sp, attention, seq, checkpointing == "selective") \
+        if arch.is_transformer else 0.0
 
     if not arch.is_transformer or pp <= 1:
         return _stage_memory(arch, precision, optimizer, seq, micro_batch, checkpointing, attention, tp, cp, sp,
@@ -283,24 +302,12 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
                   in_flight: int, expert_group: int, per_layer: float, backward_buffers: float = 0.0) -> MemoryTerms:
     """One pipeline stage (the whole model when pp == 1): `layers` decoder layers, `act_layers` layer-activations
     of one micro-batch held at the start of the backward, the embedding and/or head + loss when it holds them."""
-    key = (precision, tp, zero_stage, shard, cpu_offload, wb, gb, ob, act, layers, embedding, head, expert_group)
-    state = arch.memo.get(key)
-    if state is None:
-        state = arch.memo[key] = _stage_state(arch, precision, tp, zero_stage, shard, cpu_offload, amp, wb, gb, ob, act,
-                                              layers, embedding, head, expert_group)
-    params_local, layer_params, weights, grads, opt, cast_copies, sharding = state
+    params_local, layer_params, weights, grads, opt, cast_copies, sharding = stage_state(
+        arch, precision, tp, zero_stage, shard, cpu_offload, amp, wb, gb, ob, act, layers, embedding, head, expert_group)
 
     if arch.is_transformer:
-        if checkpointing == "full":
-            checkpoint = res * arch.hidden / (tp if sp else 1)  # the layer input, kept to recompute from
-            stored = act_layers * (recompute_share * checkpoint + (1.0 - recompute_share) * per_layer)
-            working = per_layer  # one layer recomputed at a time during backward
-        elif checkpointing == "selective_op":
-            stored = act_layers * op_sac_bytes_per_token_layer(arch, act, res, tp, sp)
-            working = per_layer
-        else:
-            stored = act_layers * per_layer
-            working = 0.0
+        stored, working = saved_bytes_per_token(arch, checkpointing, per_layer, act, res, tp, sp, recompute_share,
+                                                act_layers)
         activations = tokens * stored
         per_out = tokens if arch.family != "vit" else micro_batch
         held = act if loss_style == "hand_written" and not megatron_loss(precision) else 0.0
@@ -342,7 +349,7 @@ def _stage_memory(arch: Architecture, precision: str, optimizer: str, seq: int, 
                        sharding + backward_buffers, in_flight, peak, phase)
 
 
-class _StageState(NamedTuple):
+class StageState(NamedTuple):
     """A stage's bytes that do not depend on the micro-batch or checkpointing."""
 
     params_local: float
@@ -354,10 +361,22 @@ class _StageState(NamedTuple):
     sharding: float
 
 
+def stage_state(arch: Architecture, precision: str, tp: int, zero_stage: int, shard: int, cpu_offload: bool, amp: bool,
+                wb: float, gb: float, ob: float, act: float, layers: float, embedding: bool, head: bool,
+                expert_group: int) -> StageState:
+    """Weights, gradients, optimizer states, autocast copies and sharding buffers of one stage, kept with the model
+    (Architecture.memo): every layout of a family shares them."""
+    key = (precision, tp, zero_stage, shard, cpu_offload, wb, gb, ob, act, layers, embedding, head, expert_group)
+    known = arch.memo.get(key)
+    if known is None:
+        known = arch.memo[key] = _stage_state(arch, precision, tp, zero_stage, shard, cpu_offload, amp, wb, gb, ob, act,
+                                              layers, embedding, head, expert_group)
+    return known
+
+
 def _stage_state(arch: Architecture, precision: str, tp: int, zero_stage: int, shard: int, cpu_offload: bool, amp: bool,
                  wb: float, gb: float, ob: float, act: float, layers: float, embedding: bool, head: bool,
-                 expert_group: int) -> _StageState:
-    """Weights, gradients, optimizer states, autocast copies and sharding buffers of one stage."""
+                 expert_group: int) -> StageState:
     if arch.is_transformer:
         layer_params = arch.layer_params / tp
         whole = embedding and head
@@ -401,7 +420,7 @@ def _stage_state(arch: Architecture, precision: str, tp: int, zero_stage: int, s
         sharding += 2 * layer_params * act
     if zero_stage >= 2:
         sharding += layer_params * gb
-    return _StageState(params_local, layer_params, weights, grads, opt, cast_copies, sharding)
+    return StageState(params_local, layer_params, weights, grads, opt, cast_copies, sharding)
 
 
 def device_total_gib(terms: MemoryTerms, world_size: int) -> float:

@@ -210,7 +210,7 @@ def _resolve_cached(spec_json: str) -> Architecture:
 
 
 def resolve_model(spec: ModelSpec) -> Architecture:
-    return _resolve_cached(spec.model_dump_json())
+    return resolve_model_json(spec.model_dump_json())
 
 
 def resolve_model_json(spec_json: str) -> Architecture:

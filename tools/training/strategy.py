@@ -233,7 +233,7 @@ def _search_together(searches: list[tuple[SelectDistributionRequest, float]]) ->
                                  [first.fixed_mb] if first.fixed_mb else list(MICRO_BATCHES), first.meg,
                                  members[0][1].top_k, report=False)
     for (key, req, ctx, gb, _), result in zip(members, found, strict=True):
-        _keep(key, _ranking_plan(req, ctx, gb, result.ranked))
+        _keep(key, _search_plan(req, ctx, gb, result.ranked, _Tally(), suggest_fixes=False))
 
 
 Candidate = tuple[float, tuple[Any, ...], LayoutResult]
@@ -263,6 +263,12 @@ class _Tally:
         kth = sorted(self.family_best.values(), reverse=True)[k - 1] if len(self.family_best) >= k else -math.inf
         own = self.family_best.get(family, -math.inf) if family is not None else -math.inf
         return max(kth, self.floor, own) - 1e-6
+
+    def found(self, name: str, key: tuple[Any, ...], tokens: float) -> None:
+        """A layout that fits and is timed: its family fits, and its best so far may rise."""
+        family = _family(key)
+        self.family_best[family] = max(self.family_best.get(family, 0.0), tokens)
+        self.fitting.add(name)
 
     def bounding(self) -> bool:
         """Whether there is a bar yet (a fitted family or a floor): before, bounds are not worth computing."""
@@ -422,12 +428,6 @@ def _size_miss(micro_batch: int, per_rank: int) -> str:
     return f"micro-batch {micro_batch} does not divide {per_rank} samples per rank"
 
 
-def _ranking_plan(req: SelectDistributionRequest, ctx: TrainingContext, gb: int,
-                  candidates: list[Candidate]) -> DistributionPlan:
-    """The plan best_layout reads, its ranking, from a grid search's candidates (as _search makes it)."""
-    return _search_plan(req, ctx, gb, candidates, _Tally(), suggest_fixes=False)
-
-
 def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space: _Space,
                      tally: _Tally) -> Iterator[Candidate]:
     """Every layout that fits, with its step time, in search order; what did not fit goes to `tally`."""
@@ -492,11 +492,9 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
                 step = step_only(ctx, **group, micro_batch=mb, accumulation=acc)  # what evaluate would time
                 if step.tokens_per_s < tally.bar(req.top_k, own):
                     continue
-                timed = LayoutResult(res.memory, res.device_gib, res.fits, step)
                 key: tuple[Any, ...] = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, 1, None)
-                tokens = timed.step.tokens_per_s  # type: ignore[union-attr]
-                tally.family_best[_family(key)] = max(tally.family_best.get(_family(key), 0.0), tokens)
-                yield tokens, key, timed
+                tally.found(name, key, step.tokens_per_s)
+                yield step.tokens_per_s, key, LayoutResult(res.memory, res.device_gib, res.fits, step)
                 continue
             # Megatron block recompute: per virtual stage, the fewest layers a smaller micro-batch had to recompute. While
             # every pipeline rank holds as many micro-batches as it can (accumulation >= stages, and > 1 so gradients
@@ -568,9 +566,7 @@ def _fitting_layouts(req: SelectDistributionRequest, ctx: TrainingContext, space
                         continue
                     key = (tp, pp, cp, dp, zero, hybrid, offload, mb, acc, ckpt, v, block)
                     tokens = timed.step.tokens_per_s  # type: ignore[union-attr]
-                    family = _family(key)
-                    tally.family_best[family] = max(tally.family_best.get(family, 0.0), tokens)
-                    tally.fitting.add(name)
+                    tally.found(name, key, tokens)
                     yield tokens, key, timed
 
 
